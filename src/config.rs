@@ -1,0 +1,171 @@
+//! Bus settings: every default lives in the one `impl Default` below.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bus::Bus;
+use crate::error::Result;
+
+/// Every bus-wide setting. Built through [`BusBuilder`].
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) path: PathBuf,
+    pub(crate) max_payload_bytes: usize,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_delays: Vec<Duration>,
+    pub(crate) retry_jitter: f64,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) concurrency: u32,
+    pub(crate) response_body_limit: usize,
+    pub(crate) cache_capacity_bytes: u64,
+    pub(crate) flush_every: Duration,
+    pub(crate) sender_idle_timeout: Duration,
+    pub(crate) user_agent: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: PathBuf::new(),
+            max_payload_bytes: 256 * 1024,
+            max_attempts: 3,
+            // Genesy's schedule; Svix's runs longer, see NOTES.
+            retry_delays: vec![
+                Duration::from_secs(30),
+                Duration::from_secs(5 * 60),
+                Duration::from_secs(50 * 60),
+            ],
+            retry_jitter: 0.1,
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            concurrency: 2,
+            response_body_limit: 4096,
+            // sled defaults to 1 GiB, far too much inside someone else's process.
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            flush_every: Duration::from_millis(500),
+            sender_idle_timeout: Duration::from_secs(30),
+            user_agent: concat!("hookbus/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// Opens a [`Bus`] with settings other than the defaults.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let bus = hookbus::Bus::builder("/var/lib/myapp/webhooks")
+///     .max_attempts(5)
+///     .retry_delays([Duration::from_secs(5), Duration::from_secs(300)])
+///     .open()?;
+/// # Ok::<_, hookbus::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct BusBuilder {
+    config: Config,
+}
+
+impl BusBuilder {
+    pub(crate) fn new(path: impl AsRef<Path>) -> Self {
+        BusBuilder {
+            config: Config {
+                path: path.as_ref().to_path_buf(),
+                ..Config::default()
+            },
+        }
+    }
+
+    /// Largest accepted payload, in bytes of JSON. Defaults to 256 KiB.
+    pub fn max_payload_bytes(mut self, n: usize) -> Self {
+        self.config.max_payload_bytes = n;
+        self
+    }
+
+    /// Attempts per delivery, the first included (at least 1).
+    /// Endpoints may override it. Defaults to 3.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.config.max_attempts = n.max(1);
+        self
+    }
+
+    /// Delays before the 2nd, 3rd… attempt; the last repeats when there are
+    /// more attempts than delays. An empty list means retry at once.
+    /// Endpoints may override it. Defaults to 30 s, 5 min, 50 min.
+    pub fn retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        self.config.retry_delays = delays.into_iter().collect();
+        self
+    }
+
+    /// Random spread added to each retry delay, as a fraction: 0.1 means
+    /// ±10 %. Clamped to 0..=1. Defaults to 0.1.
+    pub fn retry_jitter(mut self, fraction: f64) -> Self {
+        self.config.retry_jitter = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// Total time for one attempt, connect to last byte of the response.
+    /// Endpoints may override it. Defaults to 15 s.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.config.timeout = t;
+        self
+    }
+
+    /// Time allowed to open a connection, within the attempt's timeout.
+    /// Defaults to 5 s.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.config.connect_timeout = t;
+        self
+    }
+
+    /// Deliveries in flight at once per endpoint, one sender thread each.
+    /// Endpoints may override it. Defaults to 2.
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.config.concurrency = n.max(1);
+        self
+    }
+
+    /// Bytes of each response body kept in the delivery log; the rest is
+    /// never read. Defaults to 4096.
+    pub fn response_body_limit(mut self, n: usize) -> Self {
+        self.config.response_body_limit = n;
+        self
+    }
+
+    /// sled's page cache, in bytes. Defaults to 64 MiB.
+    pub fn cache_capacity(mut self, bytes: u64) -> Self {
+        self.config.cache_capacity_bytes = bytes;
+        self
+    }
+
+    /// How often sled's background flusher syncs writes that are not
+    /// flushed at once (delivery results, the delivery log). Publishes and
+    /// endpoint changes are always flushed before they return.
+    /// Defaults to 500 ms.
+    pub fn flush_every(mut self, every: Duration) -> Self {
+        self.config.flush_every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long an endpoint's sender thread waits with nothing to do before
+    /// it exits. Defaults to 30 s.
+    pub fn sender_idle_timeout(mut self, t: Duration) -> Self {
+        self.config.sender_idle_timeout = t;
+        self
+    }
+
+    /// The `user-agent` header of every request. Defaults to `hookbus/<version>`.
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.config.user_agent = ua.into();
+        self
+    }
+
+    /// Opens the bus: opens or creates the database, resumes every pending
+    /// delivery and starts the senders.
+    pub fn open(self) -> Result<Bus> {
+        Bus::open_with(self.config)
+    }
+}

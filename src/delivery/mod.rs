@@ -1,0 +1,106 @@
+//! Delivery: the per-endpoint queues, their sender threads and the retry clock.
+//!
+//! # Threading model
+//!
+//! Every endpoint has a [`Lane`]: an in-memory queue of its pending
+//! deliveries (ordered by event id, which is publish order) and a set of
+//! scheduled retries. A lane starts sender threads only when it has work, up
+//! to the endpoint's `concurrency` (default 2), and a thread exits after
+//! `sender_idle_timeout` (default 30 s) with nothing ready and no retry
+//! scheduled. Idle threads block on the lane's condition variable; a thread
+//! waiting for a retry sleeps until exactly that moment. So an idle endpoint
+//! costs no thread and no CPU, and a hung endpoint holds only its own
+//! threads: no other lane ever waits for it.
+//!
+//! The limit: each endpoint with work holds up to `concurrency` threads,
+//! including endpoints whose only work is a retry due later. 1,000 busy
+//! endpoints at concurrency 2 means up to 2,000 mostly sleeping threads.
+//!
+//! The stored delivery record is the truth; lanes are rebuilt from it at
+//! open. See [`sender`] for the order of writes around an attempt.
+
+mod lane;
+mod retry;
+mod sender;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub(crate) use lane::Lane;
+pub(crate) use retry::RetryPolicy;
+
+use crate::config::Config;
+use crate::endpoint::Endpoint;
+use crate::http::HttpClient;
+use crate::store::Store;
+
+/// What every sender thread shares.
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) http: HttpClient,
+    pub(crate) config: Config,
+    stopping: AtomicBool,
+    panics: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(store: Store, config: Config) -> Self {
+        Shared {
+            http: HttpClient::new(&config),
+            store,
+            config,
+            stopping: AtomicBool::new(false),
+            panics: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn note_panic(&self) {
+        self.panics.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn panics(&self) -> usize {
+        self.panics.load(Ordering::SeqCst)
+    }
+}
+
+/// An endpoint's sending settings with the bus defaults filled in.
+pub(crate) struct Route {
+    pub(crate) url: String,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) enabled: bool,
+}
+
+impl Route {
+    /// `endpoint` has been validated, so its secret decodes.
+    pub(crate) fn new(endpoint: &Endpoint, config: &Config) -> Route {
+        let c = &endpoint.config;
+        Route {
+            url: c.url.clone(),
+            key: c.secret.as_ref().and_then(|s| s.key().ok()),
+            headers: c.headers.clone(),
+            max_attempts: c.max_attempts.unwrap_or(config.max_attempts),
+            retry: RetryPolicy::new(
+                c.retry_delays
+                    .clone()
+                    .unwrap_or_else(|| config.retry_delays.clone()),
+                config.retry_jitter,
+            ),
+            timeout: c.timeout.unwrap_or(config.timeout),
+            concurrency: c.concurrency.unwrap_or(config.concurrency) as usize,
+            enabled: endpoint.enabled,
+        }
+    }
+}

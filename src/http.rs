@@ -1,0 +1,141 @@
+//! HTTP: the one place that talks to ureq. Sends one attempt and turns
+//! whatever happened into an [`HttpOutcome`].
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+use crate::config::Config;
+use crate::log::ErrorKind;
+
+/// A request to send: everything already built and signed.
+pub(crate) struct HttpRequest<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) body: &'a [u8],
+    pub(crate) timeout: Duration,
+}
+
+/// What one attempt produced.
+#[derive(Debug)]
+pub(crate) struct HttpOutcome {
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<(ErrorKind, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) truncated: bool,
+    pub(crate) duration: Duration,
+}
+
+pub(crate) struct HttpClient {
+    agent: Agent,
+    connect_timeout: Duration,
+    body_limit: usize,
+}
+
+impl HttpClient {
+    pub(crate) fn new(config: &Config) -> Self {
+        let agent_config = Agent::config_builder()
+            // A 4xx/5xx is an answer to record, not an error to raise.
+            .http_status_as_error(false)
+            // Never follow redirects: a 3xx is a failed attempt, and a POST
+            // redirected with 301/302 would arrive as a GET without body.
+            .max_redirects(0)
+            // A proxy from the environment could send payloads elsewhere.
+            .proxy(None)
+            .user_agent(config.user_agent.as_str())
+            .max_idle_connections(256)
+            .max_idle_connections_per_host(64)
+            .build();
+        HttpClient {
+            agent: agent_config.new_agent(),
+            connect_timeout: config.connect_timeout,
+            body_limit: config.response_body_limit,
+        }
+    }
+
+    /// POSTs one attempt. Never panics and never waits past `req.timeout`
+    /// (plus scheduling noise): every failure becomes an outcome.
+    pub(crate) fn post(&self, req: &HttpRequest<'_>) -> HttpOutcome {
+        let started = Instant::now();
+        let mut builder = self
+            .agent
+            .post(req.url)
+            .config()
+            .timeout_global(Some(req.timeout))
+            .timeout_connect(Some(self.connect_timeout.min(req.timeout)))
+            .build()
+            .header("content-type", "application/json");
+        for (name, value) in req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut outcome = HttpOutcome {
+            status: None,
+            error: None,
+            body: Vec::new(),
+            truncated: false,
+            duration: Duration::ZERO,
+        };
+        match builder.send(req.body) {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                outcome.status = Some(status);
+                // Read at most one byte past the limit, to know whether the
+                // body was longer. The rest is never read; the connection is
+                // then dropped instead of returned to the pool.
+                let limit = self.body_limit as u64 + 1;
+                let read = response
+                    .body_mut()
+                    .as_reader()
+                    .take(limit)
+                    .read_to_end(&mut outcome.body);
+                if outcome.body.len() > self.body_limit {
+                    outcome.body.truncate(self.body_limit);
+                    outcome.truncated = true;
+                }
+                if let Err(e) = read {
+                    outcome.error = Some(classify(ureq::Error::from(e)));
+                } else if (300..400).contains(&status) {
+                    outcome.error = Some((
+                        ErrorKind::Redirect,
+                        format!("redirect {status} not followed"),
+                    ));
+                } else if !(200..300).contains(&status) {
+                    outcome.error = Some((ErrorKind::Status, format!("status {status}")));
+                }
+            }
+            Err(e) => outcome.error = Some(classify(e)),
+        }
+        outcome.duration = started.elapsed();
+        outcome
+    }
+}
+
+/// Maps a ureq error to an error kind and a message for the log.
+fn classify(e: ureq::Error) -> (ErrorKind, String) {
+    use std::io::ErrorKind as Io;
+    let kind = match &e {
+        ureq::Error::Timeout(_) => ErrorKind::Timeout,
+        ureq::Error::HostNotFound => ErrorKind::Dns,
+        ureq::Error::ConnectionFailed => ErrorKind::Connect,
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => ErrorKind::Redirect,
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => ErrorKind::Tls,
+        ureq::Error::Io(io) => match io.kind() {
+            Io::TimedOut | Io::WouldBlock => ErrorKind::Timeout,
+            Io::ConnectionRefused
+            | Io::ConnectionReset
+            | Io::ConnectionAborted
+            | Io::NotConnected
+            | Io::BrokenPipe
+            | Io::UnexpectedEof
+            | Io::AddrNotAvailable
+            | Io::HostUnreachable
+            | Io::NetworkUnreachable => ErrorKind::Connect,
+            // getaddrinfo failures carry no dedicated io kind.
+            _ if io.to_string().contains("lookup address") => ErrorKind::Dns,
+            _ => ErrorKind::Other,
+        },
+        _ => ErrorKind::Other,
+    };
+    (kind, e.to_string())
+}

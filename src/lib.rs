@@ -1,0 +1,120 @@
+//! # hookbus: durable webhooks inside your process
+//!
+//! hookbus gives an application a production-grade webhook feature with no
+//! infrastructure: no Postgres, no Redis, no broker. Link the crate, register
+//! endpoints, call [`Bus::publish`]; hookbus stores the event in an embedded
+//! [sled] database before it returns, fans it out to every subscribed
+//! endpoint, and delivers each endpoint's queue from its own sender threads
+//! with numbered attempts, retries, signatures and a delivery log.
+//!
+//! ```no_run
+//! use hookbus::{Bus, EndpointConfig, Event};
+//! use serde_json::json;
+//!
+//! let bus = Bus::open("/var/lib/myapp/webhooks")?;
+//! let endpoint = bus.add_endpoint(
+//!     EndpointConfig::new("customer-crm", "https://crm.example.com/hooks")
+//!         .events(["lead.*"])
+//!         .secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+//! )?;
+//! let id = bus.publish(Event::new("lead.create", &json!({"lead_id": 42}))?)?;
+//! // `id` is durable now; delivery happens in the background.
+//! for attempt in bus.attempts(id)? {
+//!     println!("{} attempt {} -> {:?}", attempt.endpoint, attempt.number, attempt.status);
+//! }
+//! bus.shutdown()?;
+//! # Ok::<_, hookbus::Error>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Durable publish.** `publish` returns `Ok` only after the event and
+//!   its deliveries are flushed by sled: they survive a kill -9 of the host
+//!   process. On Linux sled's flush uses `sync_file_range`, which survives a
+//!   process crash but not necessarily a power cut; sled's background
+//!   flusher (every `flush_every`, default 500 ms) issues a full sync.
+//!   Concurrent publishes share flushes (group commit).
+//! - **At least once.** Every delivery is attempted until one attempt
+//!   succeeds or the endpoint's attempts run out; after a crash, pending,
+//!   scheduled and in-flight deliveries resume on the next open. A receiver
+//!   may see the same `webhook-id` twice (after a crash, or when an answer
+//!   is lost), never zero times: deduplicate on `webhook-id`.
+//! - **Attempt numbers never go backwards**, not even across crashes, and
+//!   never exceed the maximum. An attempt whose outcome was lost in a crash
+//!   is repeated with the same number.
+//! - **Nothing is dropped silently.** A delivery whose last attempt fails is
+//!   kept as [`DeliveryStatus::Failed`]; deliveries queued for a disabled
+//!   endpoint wait, stored, until it is enabled again.
+//! - Not exactly once, and no ordering between deliveries to one endpoint
+//!   (they are attempted oldest first, but retries and concurrency reorder).
+//!
+//! # Attempts and retries
+//!
+//! An attempt succeeds on a 2xx answer within the timeout (default 15 s,
+//! connect 5 s). Any other status, a 3xx (redirects are never followed), a
+//! timeout, or a connection, DNS or TLS error fails it, and the next attempt
+//! is scheduled after the retry delay: by default 3 attempts in all, with
+//! 30 s, 5 min and 50 min delays (the last repeats if more attempts are
+//! configured), ±10 % jitter. While one delivery waits for its retry, later
+//! deliveries to the same endpoint keep flowing. Every attempt is logged:
+//! see [`Bus::attempts`] and [`Bus::endpoint_attempts`]; at most 4096 bytes
+//! of each response body are read and kept.
+//!
+//! # Wire format
+//!
+//! A `POST` with `content-type: application/json` and the body
+//! `{"id", "type", "occurred_at", "attempt", "data"}`, plus the [Standard
+//! Webhooks] headers `webhook-id` (the event id, stable across attempts),
+//! `webhook-timestamp` (Unix seconds at each attempt) and, when the endpoint
+//! has a secret, `webhook-signature` (`v1,<base64 HMAC-SHA256>`). Every
+//! attempt is signed afresh. Receivers can check a delivery with
+//! [`signing::verify_standard`].
+//!
+//! # Threads
+//!
+//! Each endpoint's queue is served by its own sender threads, started when
+//! it has work (up to its `concurrency`, default 2) and stopped after 30 s
+//! idle, so a hung endpoint never delays another and idle endpoints cost
+//! nothing. Endpoints with a retry pending keep one sleeping thread.
+//!
+//! # Shutdown
+//!
+//! [`Bus::shutdown`] (or dropping the last clone of the bus) refuses new
+//! publishes, lets attempts in flight finish within their timeout, joins
+//! every thread and flushes. Queued and scheduled deliveries stay stored
+//! and resume on the next open; an attempt whose outcome had not been
+//! recorded is made again.
+//!
+//! # Security
+//!
+//! Secrets never appear in `Debug` output, logs, errors or the delivery log;
+//! signatures are compared in constant time. Proxies from the environment
+//! are ignored. hookbus does **not yet** refuse private or loopback
+//! addresses (SSRF guard): hosts that let untrusted users register endpoint
+//! URLs must check them until it does.
+//!
+//! [sled]: https://docs.rs/sled/0.34
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod bus;
+mod config;
+mod delivery;
+mod endpoint;
+mod error;
+mod event;
+mod formats;
+mod http;
+mod log;
+pub mod signing;
+mod store;
+mod time;
+
+pub use bus::{Bus, RecoveryReport};
+pub use config::BusBuilder;
+pub use endpoint::{Endpoint, EndpointConfig, EndpointId, Secret};
+pub use error::{Error, Result};
+pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
+pub use log::{Attempt, Delivery, DeliveryStatus, ErrorKind};

@@ -1,0 +1,211 @@
+//! The delivery log as the host reads it: deliveries and their attempts.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::endpoint::EndpointId;
+use crate::event::EventId;
+use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState};
+use crate::time;
+
+/// Why an attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No complete answer within the attempt's timeout.
+    Timeout,
+    /// The connection could not be opened, or was reset or closed early.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The receiver answered 3xx. Redirects are never followed.
+    Redirect,
+    /// The receiver answered a status other than 2xx or 3xx.
+    Status,
+    /// Anything else, such as an answer that is not HTTP.
+    Other,
+}
+
+impl ErrorKind {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            ErrorKind::Timeout => 1,
+            ErrorKind::Connect => 2,
+            ErrorKind::Dns => 3,
+            ErrorKind::Tls => 4,
+            ErrorKind::Redirect => 5,
+            ErrorKind::Status => 6,
+            ErrorKind::Other => 7,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> ErrorKind {
+        match code {
+            1 => ErrorKind::Timeout,
+            2 => ErrorKind::Connect,
+            3 => ErrorKind::Dns,
+            4 => ErrorKind::Tls,
+            5 => ErrorKind::Redirect,
+            6 => ErrorKind::Status,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// A short stable name: `timeout`, `connect`, `dns`, `tls`, `redirect`,
+    /// `status` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Status => "status",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recorded attempt to deliver an event to an endpoint.
+#[derive(Clone)]
+pub struct Attempt {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// The event.
+    pub event: EventId,
+    /// Attempt number, starting at 1.
+    pub number: u32,
+    /// When the request started.
+    pub started_at: SystemTime,
+    /// How long it took, until the response was read or the attempt failed.
+    pub duration: Duration,
+    /// The HTTP status, if an answer arrived.
+    pub status: Option<u16>,
+    /// Whether the attempt counts as delivered.
+    pub succeeded: bool,
+    /// Why it failed, if it did.
+    pub error: Option<ErrorKind>,
+    /// A description of the failure (never contains secrets).
+    pub error_message: Option<String>,
+    /// The start of the response body, at most the bus's
+    /// `response_body_limit` bytes.
+    pub response_body: Vec<u8>,
+    /// Whether the body was longer than what was kept.
+    pub response_truncated: bool,
+}
+
+impl Attempt {
+    /// The kept response body as text (invalid UTF-8 replaced).
+    pub fn response_text(&self) -> String {
+        String::from_utf8_lossy(&self.response_body).into_owned()
+    }
+}
+
+impl fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempt")
+            .field("endpoint", &self.endpoint)
+            .field("event", &self.event)
+            .field("number", &self.number)
+            .field("duration", &self.duration)
+            .field("status", &self.status)
+            .field("succeeded", &self.succeeded)
+            .field("error", &self.error)
+            .field("error_message", &self.error_message)
+            .field("response_bytes", &self.response_body.len())
+            .finish()
+    }
+}
+
+impl From<AttemptRecord> for Attempt {
+    fn from(r: AttemptRecord) -> Self {
+        Attempt {
+            endpoint: EndpointId(r.endpoint),
+            event: EventId::from_u128(r.event),
+            number: r.attempt,
+            started_at: time::from_ms(r.started_ms),
+            duration: Duration::from_micros(r.duration_us),
+            status: r.status,
+            succeeded: r.succeeded,
+            error: r.error_kind.map(ErrorKind::from_code),
+            error_message: r.error_message,
+            response_body: r.response_body,
+            response_truncated: r.response_truncated,
+        }
+    }
+}
+
+/// Where a delivery of one event to one endpoint stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (the first, or a retry).
+    Pending {
+        /// The number the next attempt will carry.
+        next_attempt: u32,
+        /// When it may start.
+        due: SystemTime,
+    },
+    /// An attempt was started and has no recorded outcome yet.
+    InFlight {
+        /// Its number.
+        attempt: u32,
+    },
+    /// Delivered: an attempt succeeded.
+    Delivered {
+        /// The number of the attempt that succeeded.
+        attempts: u32,
+    },
+    /// Every allowed attempt failed. Kept for inspection.
+    Failed {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+}
+
+/// A delivery: one event to one endpoint.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// The event.
+    pub event: EventId,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// When it was created (at publish).
+    pub created_at: SystemTime,
+    /// When its state last changed.
+    pub updated_at: SystemTime,
+}
+
+impl Delivery {
+    pub(crate) fn from_record(endpoint: EndpointId, event: EventId, r: &DeliveryRecord) -> Self {
+        let status = match r.state {
+            DeliveryState::Waiting {
+                next_attempt,
+                due_ms,
+            } => DeliveryStatus::Pending {
+                next_attempt,
+                due: time::from_ms(due_ms),
+            },
+            DeliveryState::InFlight { attempt } => DeliveryStatus::InFlight { attempt },
+            DeliveryState::Delivered { attempts } => DeliveryStatus::Delivered { attempts },
+            DeliveryState::Failed { attempts } => DeliveryStatus::Failed { attempts },
+        };
+        Delivery {
+            endpoint,
+            event,
+            status,
+            created_at: time::from_ms(r.created_ms),
+            updated_at: time::from_ms(r.updated_ms),
+        }
+    }
+}
