@@ -58,6 +58,8 @@ pub enum Error {
     EndpointNotFound(EndpointId),
     /// The directory holds something that is not a hookbus database.
     ForeignDirectory(String),
+    /// Another bus, in this process or another, has the directory open.
+    AlreadyOpen(String),
     /// The database was written by a newer, incompatible hookbus.
     IncompatibleFormat {
         /// The format version found on disk.
@@ -107,6 +109,7 @@ impl fmt::Display for Error {
             }
             Error::EndpointNotFound(id) => write!(f, "endpoint {id} not found"),
             Error::ForeignDirectory(why) => write!(f, "not a hookbus database: {why}"),
+            Error::AlreadyOpen(path) => write!(f, "{path} is already open in another bus"),
             Error::IncompatibleFormat { found, supported } => write!(
                 f,
                 "database format version {found} is newer than the supported version {supported}"

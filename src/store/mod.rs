@@ -56,6 +56,11 @@ impl Store {
                 })
             }
             Ok(Err(sled::Error::Unsupported(why))) => return Err(Error::ForeignDirectory(why)),
+            // sled locks its file; failing to take the lock means someone
+            // else has the database open.
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+                return Err(Error::AlreadyOpen(config.path.display().to_string()))
+            }
             Ok(Err(e)) => return Err(Error::Storage(e)),
             Err(_) => {
                 return Err(Error::Corrupt {

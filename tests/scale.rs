@@ -1,0 +1,69 @@
+//! Guards scale: many publishing threads share flushes (group commit), and a
+//! bus with 1,000 endpoints delivers to all of them.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{fast_bus, Receiver};
+use hookbus::{EndpointConfig, Event};
+use serde_json::json;
+
+#[test]
+fn concurrent_publishes_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::ok();
+    let bus = Arc::new(fast_bus(dir.path()).open().unwrap());
+    bus.add_endpoint(EndpointConfig::new("ep", rx.url("/ep")))
+        .unwrap();
+    let before = bus.commit_flushes();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                for n in 0..50 {
+                    bus.publish(Event::new("a.b", &json!({"t": t, "n": n})).unwrap())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let flushes = bus.commit_flushes() - before;
+    println!("800 publishes from 16 threads took {flushes} flushes");
+    assert!(
+        flushes < 800,
+        "every publish paid its own flush ({flushes})"
+    );
+    rx.wait_for("/ep", 800, Duration::from_secs(60));
+}
+
+#[test]
+fn a_thousand_endpoints_all_receive() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::ok();
+    let bus = fast_bus(dir.path())
+        .sender_idle_timeout(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    for i in 0..1000 {
+        bus.add_endpoint(EndpointConfig::new(
+            format!("ep{i}"),
+            rx.url(&format!("/ep/{i}")),
+        ))
+        .unwrap();
+    }
+    bus.publish(Event::new("a.b", &json!("hello")).unwrap())
+        .unwrap();
+    let got = rx.wait_until(Duration::from_secs(60), "1000 deliveries", |r| {
+        r.len() >= 1000
+    });
+    let mut paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), 1000);
+    bus.shutdown().unwrap();
+}
