@@ -182,12 +182,14 @@ fn run_remote(url: &str, secret: Option<&str>) -> Result<(), Failure> {
     // One endpoint that receives every event type. add_endpoint checks the
     // URL and the secret and explains what is wrong with them.
     let mut config = EndpointConfig::new("your-receiver", url);
-    match secret {
-        Some(secret) => config = config.secret(secret),
-        None => println!("no --secret given: requests are sent unsigned"),
+    if let Some(secret) = secret {
+        config = config.secret(secret);
     }
     bus.add_endpoint(config)?;
-    println!("delivering to {url}");
+    match secret {
+        Some(_) => println!("delivering to {url}, signed with the given secret"),
+        None => println!("delivering to {url}, unsigned (no --secret given)"),
+    }
 
     let published = publish_events(&bus)?;
     println!();

@@ -9,12 +9,15 @@ use common::fast_bus;
 use hookbus::{Bus, EndpointConfig, Error, Event};
 use serde_json::json;
 
+/// A bad endpoint and a check that its error has the expected variant.
+type Case = (EndpointConfig, fn(&Error) -> bool);
+
 #[test]
 fn invalid_endpoints_are_rejected_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let bus = fast_bus(dir.path()).open().unwrap();
     let ok = || EndpointConfig::new("ok", "https://example.com/hook");
-    let cases: Vec<(EndpointConfig, fn(&Error) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         (EndpointConfig::new("", "https://example.com"), |e| {
             matches!(e, Error::InvalidEndpoint { field: "name", .. })
         }),
