@@ -14,6 +14,7 @@ use crate::delivery::{Lane, Route, Shared};
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointId, EventFilter, Secret};
 use crate::error::{Error, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator, StoredEvent};
+use crate::http::HttpClient;
 use crate::log::{Attempt, Delivery};
 use crate::store::records::{EndpointRecord, EventRecord};
 use crate::store::Store;
@@ -67,9 +68,11 @@ impl Bus {
     }
 
     pub(crate) fn open_with(config: Config) -> Result<Bus> {
+        // Settings are checked before the database is touched.
+        let http = HttpClient::new(&config)?;
         let store = Store::open(&config)?;
         let ids = IdGenerator::new(store.last_event_id()?);
-        let shared = Arc::new(Shared::new(store, config));
+        let shared = Arc::new(Shared::new(store, http, config));
         let mut recovery = RecoveryReport::default();
         let mut registry = BTreeMap::new();
         for (id, record) in shared.store.endpoints()? {
@@ -197,7 +200,7 @@ impl Bus {
     /// error nothing is written.
     pub fn add_endpoint(&self, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
-        let filter = config.validate()?;
+        let filter = self.validate(&config)?;
         let shared = &self.inner.shared;
         let mut registry = self.inner.registry.write();
         let id = EndpointId(shared.store.generate_id()?);
@@ -219,6 +222,24 @@ impl Bus {
         );
         tracing::info!(endpoint = %id, name = %endpoint.name(), "endpoint added");
         Ok(endpoint)
+    }
+
+    /// Checks an endpoint's settings, and its URL against the bus's
+    /// https-only setting.
+    fn validate(&self, config: &EndpointConfig) -> Result<EventFilter> {
+        let filter = config.validate()?;
+        if self.inner.shared.config.https_only
+            && !config
+                .url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            return Err(Error::InvalidUrl {
+                url: config.url.clone(),
+                reason: "this bus accepts https:// endpoints only",
+            });
+        }
+        Ok(filter)
     }
 
     /// One endpoint.
@@ -245,7 +266,7 @@ impl Bus {
     /// and its queue. Checks every field first: on an error nothing changes.
     pub fn update_endpoint(&self, id: EndpointId, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
-        let filter = config.validate()?;
+        let filter = self.validate(&config)?;
         self.modify(id, |reg| {
             reg.endpoint.config = config;
             reg.filter = filter;
@@ -383,6 +404,16 @@ impl Bus {
     /// it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
+    }
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("path", &self.inner.shared.config.path)
+            .field("endpoints", &self.inner.registry.read().len())
+            .field("shut_down", &self.inner.closed.load(Ordering::SeqCst))
+            .finish()
     }
 }
 

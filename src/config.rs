@@ -22,6 +22,9 @@ pub(crate) struct Config {
     pub(crate) flush_every: Duration,
     pub(crate) sender_idle_timeout: Duration,
     pub(crate) user_agent: String,
+    pub(crate) allow_private_networks: bool,
+    pub(crate) allowed_networks: Vec<String>,
+    pub(crate) https_only: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,9 @@ impl Default for Config {
             flush_every: Duration::from_millis(500),
             sender_idle_timeout: Duration::from_secs(30),
             user_agent: concat!("hookbus/", env!("CARGO_PKG_VERSION")).to_string(),
+            allow_private_networks: false,
+            allowed_networks: Vec::new(),
+            https_only: false,
         }
     }
 }
@@ -160,6 +166,33 @@ impl BusBuilder {
     /// The `user-agent` header of every request. Defaults to `hookbus/<version>`.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.config.user_agent = ua.into();
+        self
+    }
+
+    /// Lets endpoints reach loopback, private, link-local and other reserved
+    /// addresses. Meant for development and tests; in production prefer
+    /// [`allow_network`](Self::allow_network) for the subnets you trust.
+    /// Defaults to `false`: such addresses are refused, checked on what DNS
+    /// returns, and the attempt is logged as [`ErrorKind::Blocked`](crate::ErrorKind::Blocked).
+    pub fn allow_private_networks(mut self, allow: bool) -> Self {
+        self.config.allow_private_networks = allow;
+        self
+    }
+
+    /// Lets endpoints reach one network otherwise refused, in CIDR notation
+    /// (`10.20.0.0/16`, `fd00:1::/64`, or a single address). May be called
+    /// several times. A malformed network makes [`open`](Self::open) fail
+    /// with [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    /// Defaults to none.
+    pub fn allow_network(mut self, cidr: impl Into<String>) -> Self {
+        self.config.allowed_networks.push(cidr.into());
+        self
+    }
+
+    /// Refuses `http://` endpoint URLs: only `https://` may be registered
+    /// and connected to. Defaults to `false`.
+    pub fn https_only(mut self, only: bool) -> Self {
+        self.config.https_only = only;
         self
     }
 

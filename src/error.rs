@@ -54,6 +54,13 @@ pub enum Error {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// A bus setting is invalid (for example a malformed allowed network).
+    InvalidConfig {
+        /// The setting.
+        setting: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
     /// No endpoint with this id exists.
     EndpointNotFound(EndpointId),
     /// The directory holds something that is not a hookbus database.
@@ -106,6 +113,9 @@ impl fmt::Display for Error {
                     f,
                     "payload of {size} bytes exceeds the limit of {limit} bytes"
                 )
+            }
+            Error::InvalidConfig { setting, reason } => {
+                write!(f, "invalid setting {setting}: {reason}")
             }
             Error::EndpointNotFound(id) => write!(f, "endpoint {id} not found"),
             Error::ForeignDirectory(why) => write!(f, "not a hookbus database: {why}"),

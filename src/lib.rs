@@ -89,9 +89,17 @@
 //!
 //! Secrets never appear in `Debug` output, logs, errors or the delivery log;
 //! signatures are compared in constant time. Proxies from the environment
-//! are ignored. hookbus does **not yet** refuse private or loopback
-//! addresses (SSRF guard): hosts that let untrusted users register endpoint
-//! URLs must check them until it does.
+//! are ignored.
+//!
+//! Endpoints cannot reach private networks by default: every address DNS
+//! returns for an endpoint's host is checked, and loopback, private
+//! (RFC 1918, IPv6 unique-local), link-local (including cloud metadata at
+//! 169.254.169.254), carrier-grade NAT, unspecified, multicast, benchmarking,
+//! documentation and other reserved ranges are refused, IPv4-mapped IPv6
+//! included. A refused attempt is logged as [`ErrorKind::Blocked`] and
+//! retried like any failure. [`BusBuilder::allow_network`] re-opens subnets
+//! the host trusts, [`BusBuilder::allow_private_networks`] all of them (for
+//! development), and [`BusBuilder::https_only`] refuses plain `http://`.
 //!
 //! [sled]: https://docs.rs/sled/0.34
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
@@ -118,3 +126,8 @@ pub use endpoint::{Endpoint, EndpointConfig, EndpointId, Secret};
 pub use error::{Error, Result};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use log::{Attempt, Delivery, DeliveryStatus, ErrorKind};
+
+// Compiles the README's code so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

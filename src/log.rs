@@ -24,6 +24,10 @@ pub enum ErrorKind {
     Redirect,
     /// The receiver answered a status other than 2xx or 3xx.
     Status,
+    /// Refused by the SSRF guard: the host resolved to a private or
+    /// reserved address the bus does not allow, or the URL is `http://`
+    /// on an https-only bus. Nothing was sent.
+    Blocked,
     /// Anything else, such as an answer that is not HTTP.
     Other,
 }
@@ -38,6 +42,7 @@ impl ErrorKind {
             ErrorKind::Redirect => 5,
             ErrorKind::Status => 6,
             ErrorKind::Other => 7,
+            ErrorKind::Blocked => 8,
         }
     }
 
@@ -49,12 +54,13 @@ impl ErrorKind {
             4 => ErrorKind::Tls,
             5 => ErrorKind::Redirect,
             6 => ErrorKind::Status,
+            8 => ErrorKind::Blocked,
             _ => ErrorKind::Other,
         }
     }
 
     /// A short stable name: `timeout`, `connect`, `dns`, `tls`, `redirect`,
-    /// `status` or `other`.
+    /// `status`, `blocked` or `other`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Timeout => "timeout",
@@ -63,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Redirect => "redirect",
             ErrorKind::Status => "status",
+            ErrorKind::Blocked => "blocked",
             ErrorKind::Other => "other",
         }
     }

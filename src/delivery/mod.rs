@@ -44,9 +44,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(store: Store, config: Config) -> Self {
+    pub(crate) fn new(store: Store, http: HttpClient, config: Config) -> Self {
         Shared {
-            http: HttpClient::new(&config),
+            http,
             store,
             config,
             stopping: AtomicBool::new(false),

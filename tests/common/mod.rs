@@ -211,10 +211,11 @@ fn handle(mut request: tiny_http::Request, log: &Log, responder: &Responder) {
     let _ = request.respond(response);
 }
 
-/// A bus builder with test-friendly timings: 50 ms retries without jitter
-/// and a 2 s attempt timeout.
+/// A bus builder with test-friendly timings (50 ms retries without jitter,
+/// a 2 s attempt timeout) that may reach the loopback receivers.
 pub fn fast_bus(dir: &Path) -> BusBuilder {
     Bus::builder(dir)
+        .allow_private_networks(true)
         .retry_delays([Duration::from_millis(50)])
         .retry_jitter(0.0)
         .timeout(Duration::from_secs(2))

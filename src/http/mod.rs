@@ -1,13 +1,19 @@
 //! HTTP: the one place that talks to ureq. Sends one attempt and turns
 //! whatever happened into an [`HttpOutcome`].
 
+mod guard;
+
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
 use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::log::ErrorKind;
+use guard::{Blocked, GuardedResolver, IpNet, NetworkPolicy};
 
 /// A request to send: everything already built and signed.
 pub(crate) struct HttpRequest<'a> {
@@ -34,7 +40,22 @@ pub(crate) struct HttpClient {
 }
 
 impl HttpClient {
-    pub(crate) fn new(config: &Config) -> Self {
+    /// Fails with [`Error::InvalidConfig`] on a malformed allowed network.
+    pub(crate) fn new(config: &Config) -> Result<Self> {
+        let allowed = config
+            .allowed_networks
+            .iter()
+            .map(|n| {
+                n.parse::<IpNet>().map_err(|why| Error::InvalidConfig {
+                    setting: "allow_network",
+                    reason: format!("{n:?}: {why}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let policy = Arc::new(NetworkPolicy {
+            allow_private: config.allow_private_networks,
+            allowed,
+        });
         let agent_config = Agent::config_builder()
             // A 4xx/5xx is an answer to record, not an error to raise.
             .http_status_as_error(false)
@@ -46,12 +67,17 @@ impl HttpClient {
             .user_agent(config.user_agent.as_str())
             .max_idle_connections(256)
             .max_idle_connections_per_host(64)
+            .https_only(config.https_only)
             .build();
-        HttpClient {
-            agent: agent_config.new_agent(),
+        Ok(HttpClient {
+            agent: Agent::with_parts(
+                agent_config,
+                DefaultConnector::default(),
+                GuardedResolver::new(policy),
+            ),
             connect_timeout: config.connect_timeout,
             body_limit: config.response_body_limit,
-        }
+        })
     }
 
     /// POSTs one attempt. Never panics and never waits past `req.timeout`
@@ -120,6 +146,8 @@ fn classify(e: ureq::Error) -> (ErrorKind, String) {
         ureq::Error::ConnectionFailed => ErrorKind::Connect,
         ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => ErrorKind::Redirect,
         ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => ErrorKind::Tls,
+        ureq::Error::RequireHttpsOnly(_) => ErrorKind::Blocked,
+        ureq::Error::Other(e) if e.is::<Blocked>() => ErrorKind::Blocked,
         ureq::Error::Io(io) => match io.kind() {
             Io::TimedOut | Io::WouldBlock => ErrorKind::Timeout,
             Io::ConnectionRefused
