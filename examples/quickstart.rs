@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,8 +51,13 @@ fn main() -> Result<(), Failure> {
 // ----- the local demo -----
 
 fn run_local() -> Result<(), Failure> {
-    // 1. A tiny HTTP receiver on a free port of 127.0.0.1. In real life this
-    //    is your customer's server.
+    // 1. A bus, stored in a temporary directory that is deleted at exit.
+    let dir = tempfile::tempdir()?;
+    let bus = open_bus(dir.path())?;
+
+    // 2. A tiny HTTP receiver on a free port of 127.0.0.1, standing in for
+    //    your customers' servers. It runs on its own thread, like a real
+    //    server, and reports every request it answered on a channel.
     let server = tiny_http::Server::http("127.0.0.1:0")
         .map_err(|e| Failure(format!("cannot start the local receiver: {e}")))?;
     let addr = server
@@ -61,13 +67,7 @@ fn run_local() -> Result<(), Failure> {
     let base = format!("http://{addr}");
     println!("receiver listening on {base}");
 
-    // 2. A bus, stored in a temporary directory that is deleted at exit.
-    let dir = tempfile::tempdir()?;
-    let bus = open_bus(dir.path())?;
-
-    // 3. Two endpoints, each with its own signing secret. hookbus does not
-    //    refuse loopback or private addresses (yet), which is what lets this
-    //    demo deliver to 127.0.0.1.
+    // 3. Two endpoints on that receiver, each with its own signing secret:
     //    - "crm" wants every lead event (`lead.*`);
     //    - "mailer" wants new leads and every contact event.
     //    So lead.create goes to both (fan-out), lead.update only to the crm
@@ -84,8 +84,24 @@ fn run_local() -> Result<(), Failure> {
             .events(["lead.create", "contact.*"])
             .secret(mailer_secret.expose()),
     )?;
+
     // The receiver knows which secret belongs to which path.
-    let secrets = [("/crm", crm_secret), ("/mailer", mailer_secret)];
+    let secrets = vec![
+        ("/crm".to_string(), crm_secret),
+        ("/mailer".to_string(), mailer_secret),
+    ];
+    let server = Arc::new(server);
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let receiver = {
+        let server = Arc::clone(&server);
+        thread::spawn(move || {
+            // Ends when `server.unblock()` is called below.
+            for request in server.incoming_requests() {
+                // If main has stopped listening, keep answering anyway.
+                let _ = seen_tx.send(answer(request, &secrets));
+            }
+        })
+    };
 
     // 4. Publish. Each publish is durable when it returns; delivery happens
     //    in the background, on the bus's own threads.
@@ -96,34 +112,77 @@ fn run_local() -> Result<(), Failure> {
     }
     println!("\nwaiting for {expected} deliveries...\n");
 
-    // 5. Act as the receiver: take each request, check its signature,
-    //    answer 200, print it. Delivery is at least once, so a receiver may
-    //    see the same webhook-id twice: count each (path, webhook-id) once.
+    // 5. Print what the receiver saw until it has seen every delivery.
+    //    Delivery is at least once, so a receiver may see the same
+    //    webhook-id twice: each (path, webhook-id) is counted once.
     let deadline = Instant::now() + LOCAL_TIMEOUT;
-    let mut seen = HashSet::new();
-    while seen.len() < expected {
+    let mut distinct = HashSet::new();
+    let mut outcome = Ok(());
+    while distinct.len() < expected {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Some(mut request) = server.recv_timeout(left)? else {
-            return Err(Failure(format!(
+        let Ok(seen) = seen_rx.recv_timeout(left) else {
+            outcome = Err(Failure(format!(
                 "timed out after {LOCAL_TIMEOUT:?}: the receiver saw {} of {expected} deliveries",
-                seen.len()
+                distinct.len()
             )));
+            break;
         };
-        let path = request.url().to_string();
-        let Some((_, secret)) = secrets.iter().find(|(p, _)| *p == path) else {
-            println!("ignoring a request to unknown path {path}");
-            request.respond(tiny_http::Response::empty(404))?;
-            continue;
+        if let Err(why) = seen.check {
+            outcome = Err(Failure(format!(
+                "signature check FAILED for {} on {}: {why}",
+                seen.webhook_id, seen.path
+            )));
+            break;
+        }
+        let duplicate = if distinct.insert((seen.path.clone(), seen.webhook_id.clone())) {
+            ""
+        } else {
+            "  (duplicate, already seen)"
         };
+        println!(
+            "{:<8} webhook-id {}  attempt {}  type {:<18}  signature verified{duplicate}",
+            seen.path, seen.webhook_id, seen.attempt, seen.event_type
+        );
+    }
 
-        // Everything needed to check a delivery: three headers and the raw
-        // body, exactly as received (check before parsing the JSON).
-        let webhook_id = header(&request, "webhook-id");
-        let timestamp = header(&request, "webhook-timestamp");
-        let signature = header(&request, "webhook-signature");
-        let mut body = Vec::new();
-        request.as_reader().read_to_end(&mut body)?;
-        let check = verify_standard(
+    // 6. Shut the bus down: it lets attempts in flight finish (the receiver
+    //    is still answering), stops its threads and flushes the database.
+    //    Then stop the receiver.
+    bus.shutdown()?;
+    server.unblock();
+    let _ = receiver.join();
+    outcome?;
+    println!("\nall {expected} deliveries received and verified; bus shut down");
+    Ok(())
+}
+
+/// One request as the receiver saw it.
+struct Seen {
+    path: String,
+    webhook_id: String,
+    /// The envelope's `attempt` and `type` fields.
+    attempt: String,
+    event_type: String,
+    /// `Ok` when the signature matched the endpoint's secret.
+    check: Result<(), String>,
+}
+
+/// The receiver's work for one request: check the signature, answer 200 if
+/// it matches and 401 if not, and report what was seen.
+fn answer(mut request: tiny_http::Request, secrets: &[(String, Secret)]) -> Seen {
+    let path = request.url().to_string();
+    // Everything needed to check a delivery: three headers and the raw body,
+    // exactly as received (check it before parsing the JSON).
+    let webhook_id = header(&request, "webhook-id");
+    let timestamp = header(&request, "webhook-timestamp");
+    let signature = header(&request, "webhook-signature");
+    let mut body = Vec::new();
+    let check = match secrets.iter().find(|(p, _)| *p == path) {
+        None => Err("no endpoint has this path".to_string()),
+        Some(_) if request.as_reader().read_to_end(&mut body).is_err() => {
+            Err("the body could not be read".to_string())
+        }
+        Some((_, secret)) => verify_standard(
             secret.expose(),
             &webhook_id,
             &timestamp,
@@ -131,35 +190,23 @@ fn run_local() -> Result<(), Failure> {
             &body,
             SystemTime::now(),
             DEFAULT_TOLERANCE,
-        );
-        if let Err(e) = check {
-            // 401 makes hookbus retry later; here we just stop.
-            request.respond(tiny_http::Response::empty(401))?;
-            return Err(Failure(format!(
-                "signature check FAILED for {webhook_id} on {path}: {e}"
-            )));
-        }
-        request.respond(tiny_http::Response::empty(200))?;
+        )
+        .map_err(|e| e.to_string()),
+    };
+    // Any answer but 2xx makes hookbus retry later. A failed answer (the
+    // sender gave up) is the sender's problem: ignore it.
+    let status = if check.is_ok() { 200 } else { 401 };
+    let _ = request.respond(tiny_http::Response::empty(status));
 
-        // The body is the envelope {"id", "type", "occurred_at", "attempt", "data"}.
-        let envelope: serde_json::Value = serde_json::from_slice(&body)?;
-        let duplicate = if seen.insert((path.clone(), webhook_id.clone())) {
-            ""
-        } else {
-            "  (duplicate, already seen)"
-        };
-        let event_type = envelope["type"].as_str().unwrap_or("?");
-        println!(
-            "{path:<8} webhook-id {webhook_id}  attempt {}  type {event_type:<18}  signature verified{duplicate}",
-            envelope["attempt"]
-        );
+    // The body is the envelope {"id", "type", "occurred_at", "attempt", "data"}.
+    let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Seen {
+        path,
+        webhook_id,
+        attempt: envelope["attempt"].to_string(),
+        event_type: envelope["type"].as_str().unwrap_or("?").to_string(),
+        check,
     }
-
-    // 6. Shut down: lets attempts in flight finish, stops the threads and
-    //    flushes the database.
-    bus.shutdown()?;
-    println!("\nall {expected} deliveries received and verified; bus shut down");
-    Ok(())
 }
 
 /// The value of a request header, or "" when it is missing (which then
@@ -244,11 +291,20 @@ fn run_remote(url: &str, secret: Option<&str>) -> Result<(), Failure> {
 
 // ----- shared by both modes -----
 
-/// Opens a bus with short retry delays, so that a failing receiver is
-/// retried (3 attempts in all) within seconds instead of the default
-/// 30 s / 5 min / 50 min.
+/// Opens a bus for this demo. Two settings differ from the defaults:
+///
+/// - Short retry delays, so that a failing receiver is retried (3 attempts
+///   in all) within seconds instead of after 30 s / 5 min / 50 min.
+/// - Private networks allowed. By default hookbus refuses to connect to
+///   loopback, private and other reserved addresses, so that users who
+///   register endpoint URLs cannot make your server call its own network
+///   (SSRF). This demo delivers to 127.0.0.1, and `--url` is usually a
+///   receiver on your machine or LAN, so it turns the guard off. In
+///   production leave it on, or open only the subnets you trust with
+///   `allow_network`.
 fn open_bus(path: &Path) -> Result<Bus, Failure> {
     let bus = Bus::builder(path)
+        .allow_private_networks(true)
         .max_attempts(3)
         .retry_delays([Duration::from_secs(1), Duration::from_secs(5)])
         .open()?;

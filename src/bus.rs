@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -69,6 +69,7 @@ impl Bus {
 
     pub(crate) fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
+        config.validate()?;
         let http = HttpClient::new(&config)?;
         let store = Store::open(&config)?;
         let ids = IdGenerator::new(store.last_event_id()?);
@@ -178,7 +179,9 @@ impl Bus {
             let registry = self.inner.registry.read();
             let lanes: Vec<Arc<Lane>> = registry
                 .values()
-                .filter(|r| r.endpoint.enabled && r.filter.matches(&record.event_type))
+                .filter(|r| {
+                    r.endpoint.enabled && r.filter.matches(&record.event_type, &record.attributes)
+                })
                 .map(|r| Arc::clone(&r.lane))
                 .collect();
             let targets: Vec<EndpointId> = lanes.iter().map(|l| l.id).collect();
@@ -209,6 +212,7 @@ impl Bus {
             config,
             enabled: true,
             created_at: time::from_ms(time::now_ms()),
+            previous_secrets: Vec::new(),
         };
         shared.store.put_endpoint(id, &endpoint_record(&endpoint))?;
         let lane = Lane::new(id, Route::new(&endpoint, &shared.config));
@@ -270,6 +274,32 @@ impl Bus {
         self.modify(id, |reg| {
             reg.endpoint.config = config;
             reg.filter = filter;
+        })
+    }
+
+    /// Replaces an endpoint's secret with `new_secret`, and keeps the old
+    /// one signing alongside it for `grace`, so receivers can switch at
+    /// their pace. With Standard Webhooks every active secret signs (one
+    /// `v1,` entry each); the single-value schemes (a header or a body
+    /// field) carry the new secret only. Expired secrets are forgotten.
+    pub fn rotate_secret(
+        &self,
+        id: EndpointId,
+        new_secret: impl Into<String>,
+        grace: Duration,
+    ) -> Result<Endpoint> {
+        self.check_open()?;
+        let new_secret = Secret::new(new_secret);
+        new_secret.key_for(&self.endpoint(id)?.config.signing)?;
+        let now = std::time::SystemTime::now();
+        self.modify(id, |reg| {
+            let ep = &mut reg.endpoint;
+            ep.previous_secrets.retain(|(_, until)| *until > now);
+            if let Some(old) = ep.config.secret.replace(new_secret) {
+                if !grace.is_zero() {
+                    ep.previous_secrets.insert(0, (old, now + grace));
+                }
+            }
         })
     }
 
@@ -396,8 +426,10 @@ impl Bus {
     // ----- shutdown -----
 
     /// Stops the bus: refuses new publishes and changes, lets attempts in
-    /// flight finish (each within its endpoint's timeout), joins every
-    /// thread and flushes the database. Queued and scheduled deliveries stay
+    /// flight finish (waiting at most the builder's `shutdown_timeout`,
+    /// 15 s by default), joins every thread and flushes the database.
+    /// Attempts still running at the timeout finish in the background, or
+    /// are made again after the next open if the process exits first. Queued and scheduled deliveries stay
     /// stored and resume on the next open.
     ///
     /// Returns [`Error::WorkerPanicked`] if a sender thread panicked. Calling
@@ -428,10 +460,25 @@ impl Inner {
             handles.extend(reg.lane.close());
         }
         let mut panics = self.shared.panics();
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let mut left_running = 0;
         for handle in handles {
-            if handle.join().is_err() {
+            // JoinHandle has no timed join: wait in short naps, bounded by
+            // the shutdown timeout. Only shutdown does this.
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !handle.is_finished() {
+                left_running += 1;
+            } else if handle.join().is_err() {
                 panics += 1;
             }
+        }
+        if left_running > 0 {
+            tracing::warn!(
+                threads = left_running,
+                "attempts still in flight at the shutdown timeout are left to finish in the background"
+            );
         }
         self.shared.store.flush()?;
         tracing::info!("hookbus shut down");
@@ -466,6 +513,15 @@ fn endpoint_record(ep: &Endpoint) -> EndpointRecord {
             .map(|v| v.iter().copied().map(ms).collect()),
         timeout_ms: c.timeout.map(ms),
         concurrency: c.concurrency,
+        format: c.format.clone(),
+        signing: c.signing.clone(),
+        success: c.success,
+        attribute_filters: c.attribute_filters.clone(),
+        previous_secrets: ep
+            .previous_secrets
+            .iter()
+            .map(|(s, at)| (s.expose().to_string(), time::to_ms(*at)))
+            .collect(),
         enabled: ep.enabled,
         created_ms: time::to_ms(ep.created_at),
     }
@@ -484,6 +540,10 @@ fn endpoint_from_record(id: EndpointId, r: EndpointRecord) -> Result<(Endpoint, 
             .map(|v| v.into_iter().map(Duration::from_millis).collect()),
         timeout: r.timeout_ms.map(Duration::from_millis),
         concurrency: r.concurrency,
+        format: r.format,
+        signing: r.signing,
+        success: r.success,
+        attribute_filters: r.attribute_filters,
     };
     let filter = config.validate().map_err(|e| Error::Corrupt {
         what: "endpoint",
@@ -495,6 +555,11 @@ fn endpoint_from_record(id: EndpointId, r: EndpointRecord) -> Result<(Endpoint, 
             config,
             enabled: r.enabled,
             created_at: time::from_ms(r.created_ms),
+            previous_secrets: r
+                .previous_secrets
+                .into_iter()
+                .map(|(s, at)| (Secret::new(s), time::from_ms(at)))
+                .collect(),
         },
         filter,
     ))

@@ -3,8 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::bus::Bus;
 use crate::error::Result;
+use crate::formats::{Envelope, Envelopes};
 
 /// Every bus-wide setting. Built through [`BusBuilder`].
 #[derive(Clone, Debug)]
@@ -25,6 +28,33 @@ pub(crate) struct Config {
     pub(crate) allow_private_networks: bool,
     pub(crate) allowed_networks: Vec<String>,
     pub(crate) https_only: bool,
+    pub(crate) envelopes: Envelopes,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Checks the settings the builder cannot check one by one.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |setting, reason: &str| {
+            Err(crate::Error::InvalidConfig {
+                setting,
+                reason: reason.to_string(),
+            })
+        };
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1");
+        }
+        if self.retry_delays.is_empty() {
+            return bad("retry_delays", "needs at least one delay");
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency", "must be at least 1");
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout", "must be above zero");
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -52,6 +82,8 @@ impl Default for Config {
             allow_private_networks: false,
             allowed_networks: Vec::new(),
             https_only: false,
+            envelopes: Envelopes::default(),
+            shutdown_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -87,15 +119,17 @@ impl BusBuilder {
         self
     }
 
-    /// Attempts per delivery, the first included (at least 1).
+    /// Attempts per delivery, the first included (at least 1, or
+    /// [`open`](Self::open) fails with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig)).
     /// Endpoints may override it. Defaults to 3.
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config.max_attempts = n.max(1);
+        self.config.max_attempts = n;
         self
     }
 
     /// Delays before the 2nd, 3rd… attempt; the last repeats when there are
-    /// more attempts than delays. An empty list means retry at once.
+    /// more attempts than delays. At least one, or `open` fails.
     /// Endpoints may override it. Defaults to 30 s, 5 min, 50 min.
     pub fn retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.config.retry_delays = delays.into_iter().collect();
@@ -127,10 +161,11 @@ impl BusBuilder {
         self
     }
 
-    /// Deliveries in flight at once per endpoint, one sender thread each.
+    /// Deliveries in flight at once per endpoint, one sender thread each
+    /// (at least 1, or `open` fails).
     /// Endpoints may override it. Defaults to 2.
     pub fn concurrency(mut self, n: u32) -> Self {
-        self.config.concurrency = n.max(1);
+        self.config.concurrency = n;
         self
     }
 
@@ -193,6 +228,28 @@ impl BusBuilder {
     /// and connected to. Defaults to `false`.
     pub fn https_only(mut self, only: bool) -> Self {
         self.config.https_only = only;
+        self
+    }
+
+    /// How long [`Bus::shutdown`](crate::Bus::shutdown) (and dropping the
+    /// bus) waits for attempts in flight. Attempts still running then are
+    /// left to finish in the background; if the process exits first, they
+    /// are made again after the next open. Defaults to 15 s (the default
+    /// attempt timeout).
+    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+        self.config.shutdown_timeout = t;
+        self
+    }
+
+    /// Registers a custom body format under `name`, for endpoints whose
+    /// format is [`Format::Custom(name)`](crate::Format::Custom). Register it
+    /// on every open: endpoints are stored with the name only. Defaults to
+    /// none.
+    pub fn envelope(mut self, name: impl Into<String>, envelope: impl Envelope) -> Self {
+        self.config
+            .envelopes
+            .0
+            .insert(name.into(), Arc::new(envelope));
         self
     }
 

@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
 use crate::error::{Error, Result};
@@ -72,31 +73,142 @@ impl Secret {
         &self.0
     }
 
-    /// The HMAC key bytes.
-    pub(crate) fn key(&self) -> Result<Vec<u8>> {
+    /// The HMAC key for a signing scheme. Standard Webhooks secrets are
+    /// base64, with or without the `whsec_` prefix (as the reference
+    /// libraries read them); the other schemes use the text's bytes.
+    pub(crate) fn key_for(&self, signing: &Signing) -> Result<Vec<u8>> {
         let invalid = |reason: &str| Error::InvalidEndpoint {
             field: "secret",
             reason: reason.to_string(),
         };
-        match self.0.strip_prefix("whsec_") {
-            Some(b64) => {
-                let key = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|_| invalid("whsec_ secret is not valid base64"))?;
-                if key.is_empty() {
-                    return Err(invalid("whsec_ secret decodes to no bytes"));
-                }
-                Ok(key)
-            }
-            None if self.0.is_empty() => Err(invalid("empty")),
-            None => Ok(self.0.as_bytes().to_vec()),
+        if self.0.is_empty() {
+            return Err(invalid("empty"));
         }
+        if !matches!(signing, Signing::StandardWebhooks) {
+            return Ok(self.0.as_bytes().to_vec());
+        }
+        let b64 = self.0.strip_prefix("whsec_").unwrap_or(&self.0);
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| invalid("a Standard Webhooks secret must be base64 (whsec_...); Secret::generate makes one"))?;
+        if key.is_empty() {
+            return Err(invalid("the secret decodes to no bytes"));
+        }
+        Ok(key)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Secret(text)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Secret(text.to_string())
+    }
+}
+
+impl From<&Secret> for Secret {
+    fn from(secret: &Secret) -> Self {
+        secret.clone()
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The body an endpoint receives: which envelope wraps the payload.
+///
+/// Each built-in format reproduces one documented product's body; see the
+/// crate docs for the endpoint configuration of each product.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Format {
+    /// `{"id", "type", "occurred_at", "attempt", "data"}`: the default.
+    Standard,
+    /// Growth-X: `{"client", "event_type", "occurred_at", "attempt_number",
+    /// "data_type", "data"}`, with `occurred_at` as
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) and `data_type` the event type's
+    /// first segment (`connection.created` → `connection`). Field names
+    /// follow Growth-X's schema (`client`, `occurred_at`), not the
+    /// misspellings of its examples (`clinet`, `occured_at`).
+    GrowthX {
+        /// The `client` field: the Growth-X customer's email.
+        client: String,
+    },
+    /// The lead CRM of seed 001: `{"id_space", "event", "secret",
+    /// "payload"}`. `secret` is the endpoint's current secret (use
+    /// [`Signing::SecretInBody`]), or `null` without one.
+    LeadCrm {
+        /// The `id_space` field: the workspace the event happened in.
+        id_space: String,
+    },
+    /// Snitcher: `{"event", "subjects": [...]}`. A payload that is an array
+    /// becomes `subjects`; any other payload becomes its only element.
+    Snitcher,
+    /// Grow: the contact's flat attribute object. Nested objects of the
+    /// payload are flattened into dotted keys (`geo.city`); a payload that
+    /// is not an object is sent as `{"value": payload}`.
+    Grow,
+    /// The payload exactly as published. The event type, attempt number and
+    /// occurrence time travel in the `webhook-event-type`, `webhook-attempt`
+    /// and `webhook-occurred-at` headers.
+    Raw,
+    /// A host-defined envelope registered under this name with
+    /// [`BusBuilder::envelope`](crate::BusBuilder::envelope).
+    Custom(String),
+}
+
+/// How requests to an endpoint prove they come from the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Signing {
+    /// Standard Webhooks `webhook-signature: v1,<base64>` over
+    /// `id.timestamp.body`; one entry per active secret during a rotation.
+    /// Without a secret, no signature is sent. The default.
+    StandardWebhooks,
+    /// Hex HMAC-SHA256 of the raw body in the named header, with the
+    /// current secret (Snitcher: `Signature`).
+    HmacSha256Hex {
+        /// The header carrying the signature.
+        header: String,
+    },
+    /// The current secret itself in the named header (Genesy:
+    /// `X-Webhook-Secret`).
+    SecretHeader {
+        /// The header carrying the secret.
+        header: String,
+    },
+    /// The current secret inside the body (seed 001). Needs a format that
+    /// has a place for it: [`Format::LeadCrm`] or a custom envelope.
+    SecretInBody,
+    /// No signature, even if a secret is set.
+    None,
+}
+
+/// Which answers count as delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SuccessPolicy {
+    /// Any 2xx status. The default.
+    #[default]
+    Any2xx,
+    /// Exactly 200 (Grow: "if the webhook URL does not return a 200").
+    Exactly200,
+}
+
+impl SuccessPolicy {
+    /// Whether `status` counts as delivered.
+    pub fn accepts(self, status: u16) -> bool {
+        match self {
+            SuccessPolicy::Any2xx => (200..300).contains(&status),
+            SuccessPolicy::Exactly200 => status == 200,
+        }
     }
 }
 
@@ -110,6 +222,9 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "webhook-event-type",
+    "webhook-attempt",
+    "webhook-occurred-at",
 ];
 
 /// The settings of an endpoint: what the host gives to add or update one.
@@ -129,6 +244,10 @@ pub struct EndpointConfig {
     pub(crate) retry_delays: Option<Vec<Duration>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) concurrency: Option<u32>,
+    pub(crate) format: Format,
+    pub(crate) signing: Signing,
+    pub(crate) success: SuccessPolicy,
+    pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
 }
 
 impl EndpointConfig {
@@ -144,7 +263,45 @@ impl EndpointConfig {
             retry_delays: None,
             timeout: None,
             concurrency: None,
+            format: Format::Standard,
+            signing: Signing::StandardWebhooks,
+            success: SuccessPolicy::Any2xx,
+            attribute_filters: Vec::new(),
         }
+    }
+
+    /// The body format. Defaults to [`Format::Standard`].
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The signing scheme. Defaults to [`Signing::StandardWebhooks`], which
+    /// signs only when a secret is set; the other schemes need a secret.
+    pub fn signing(mut self, signing: Signing) -> Self {
+        self.signing = signing;
+        self
+    }
+
+    /// Which answers count as delivered. Defaults to any 2xx.
+    pub fn success(mut self, policy: SuccessPolicy) -> Self {
+        self.success = policy;
+        self
+    }
+
+    /// Delivers only events whose attribute `key` has one of `values`
+    /// (Genesy's `campaignIds`). An empty list accepts every event, with or
+    /// without the attribute. Several keys must all match. Defaults to none.
+    pub fn filter_attribute<I, S>(mut self, key: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let key = key.into();
+        let values: Vec<String> = values.into_iter().map(Into::into).collect();
+        self.attribute_filters.retain(|(k, _)| *k != key);
+        self.attribute_filters.push((key, values));
+        self
     }
 
     /// The event types to deliver: exact names (`lead.create`), prefix
@@ -159,10 +316,11 @@ impl EndpointConfig {
         self
     }
 
-    /// Signs every request with this secret (Standard Webhooks
-    /// `webhook-signature`). Defaults to no secret and no signature.
-    pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.secret = Some(Secret::new(secret));
+    /// The secret requests are signed with, by the endpoint's [`Signing`]
+    /// scheme (Standard Webhooks by default: it then must be base64, as
+    /// made by [`Secret::generate`]). Defaults to none: no signature.
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secret = Some(secret.into());
         self
     }
 
@@ -227,7 +385,7 @@ impl EndpointConfig {
         validate_url(&self.url)?;
         let filter = EventFilter::parse(&self.events)?;
         if let Some(secret) = &self.secret {
-            secret.key()?;
+            secret.key_for(&self.signing)?;
         }
         for (name, value) in &self.headers {
             let parsed = HeaderName::from_bytes(name.as_bytes())
@@ -256,7 +414,66 @@ impl EndpointConfig {
         if self.concurrency == Some(0) {
             return Err(invalid("concurrency", "must be at least 1"));
         }
-        Ok(filter)
+        self.validate_format_and_signing()?;
+        for (key, values) in &self.attribute_filters {
+            if key.is_empty() || key.len() > 256 {
+                return Err(invalid("filter_attribute", "keys must be 1 to 256 bytes"));
+            }
+            if values.iter().any(|v| v.is_empty() || v.len() > 256) {
+                return Err(invalid("filter_attribute", "values must be 1 to 256 bytes"));
+            }
+        }
+        Ok(filter.with_attributes(self.attribute_filters.clone()))
+    }
+
+    fn validate_format_and_signing(&self) -> Result<()> {
+        let invalid = |field, reason: &str| Error::InvalidEndpoint {
+            field,
+            reason: reason.to_string(),
+        };
+        match &self.format {
+            Format::Custom(name) if name.is_empty() => {
+                return Err(invalid("format", "a custom envelope needs a name"))
+            }
+            Format::GrowthX { client } if client.is_empty() => {
+                return Err(invalid("format", "Growth-X needs a client"))
+            }
+            _ => {}
+        }
+        let needs_secret = |scheme: &str| {
+            if self.secret.is_none() {
+                Err(invalid("signing", &format!("{scheme} needs a secret")))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.signing {
+            Signing::StandardWebhooks | Signing::None => {}
+            Signing::HmacSha256Hex { header } | Signing::SecretHeader { header } => {
+                needs_secret("a header signature")?;
+                let name = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                    invalid("signing", &format!("{header:?} is not a valid header name"))
+                })?;
+                if RESERVED_HEADERS.contains(&name.as_str())
+                    || self
+                        .headers
+                        .iter()
+                        .any(|(h, _)| h.eq_ignore_ascii_case(header))
+                {
+                    return Err(invalid("signing", &format!("{header:?} is already used")));
+                }
+            }
+            Signing::SecretInBody => {
+                needs_secret("a secret in the body")?;
+                if !matches!(self.format, Format::LeadCrm { .. } | Format::Custom(_)) {
+                    return Err(invalid(
+                        "signing",
+                        "a secret in the body needs the LeadCrm format or a custom envelope",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -274,6 +491,10 @@ impl fmt::Debug for EndpointConfig {
             .field("retry_delays", &self.retry_delays)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
+            .field("format", &self.format)
+            .field("signing", &self.signing)
+            .field("success", &self.success)
+            .field("attribute_filters", &self.attribute_filters)
             .finish()
     }
 }
@@ -315,10 +536,12 @@ enum Pattern {
     Exact(String),
 }
 
-/// The compiled event-type subscriptions of an endpoint.
+/// The compiled subscriptions of an endpoint: event-type patterns, and
+/// attribute values the event must carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct EventFilter {
     patterns: Vec<Pattern>,
+    attributes: Vec<(String, Vec<String>)>,
 }
 
 impl EventFilter {
@@ -333,15 +556,31 @@ impl EventFilter {
             .iter()
             .map(|p| parse_pattern(p))
             .collect::<Result<Vec<_>>>()?;
-        Ok(EventFilter { patterns })
+        Ok(EventFilter {
+            patterns,
+            attributes: Vec::new(),
+        })
     }
 
-    pub(crate) fn matches(&self, event_type: &str) -> bool {
-        self.patterns.iter().any(|p| match p {
+    fn with_attributes(mut self, filters: Vec<(String, Vec<String>)>) -> Self {
+        // An empty value list accepts everything: nothing to check.
+        self.attributes = filters.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        self
+    }
+
+    /// Whether an event of this type and with these attributes is wanted.
+    pub(crate) fn matches(&self, event_type: &str, attributes: &[(String, String)]) -> bool {
+        let type_ok = self.patterns.iter().any(|p| match p {
             Pattern::All => true,
             Pattern::Prefix(prefix) => event_type.starts_with(prefix.as_str()),
             Pattern::Exact(exact) => event_type == exact,
-        })
+        });
+        type_ok
+            && self.attributes.iter().all(|(key, wanted)| {
+                attributes
+                    .iter()
+                    .any(|(k, v)| k == key && wanted.iter().any(|w| w == v))
+            })
     }
 }
 
@@ -388,6 +627,8 @@ pub struct Endpoint {
     pub(crate) config: EndpointConfig,
     pub(crate) enabled: bool,
     pub(crate) created_at: SystemTime,
+    /// Secrets replaced by a rotation, still signing until they expire.
+    pub(crate) previous_secrets: Vec<(Secret, SystemTime)>,
 }
 
 impl Endpoint {
@@ -423,6 +664,16 @@ impl Endpoint {
     pub fn config(&self) -> &EndpointConfig {
         &self.config
     }
+    /// When each secret replaced by [`Bus::rotate_secret`](crate::Bus::rotate_secret)
+    /// stops signing, for the ones still active.
+    pub fn previous_secrets_expire_at(&self) -> Vec<SystemTime> {
+        let now = SystemTime::now();
+        self.previous_secrets
+            .iter()
+            .map(|(_, at)| *at)
+            .filter(|at| *at > now)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -436,13 +687,65 @@ mod tests {
     #[test]
     fn patterns_match_exact_prefix_and_all() {
         let f = filter(&["lead.*", "tag.attached"]);
-        assert!(f.matches("lead.create"));
-        assert!(f.matches("lead.note.add"));
-        assert!(!f.matches("lead"));
-        assert!(!f.matches("leads.create"));
-        assert!(f.matches("tag.attached"));
-        assert!(!f.matches("tag.detached"));
-        assert!(filter(&["*"]).matches("anything.at_all"));
+        assert!(f.matches("lead.create", &[]));
+        assert!(f.matches("lead.note.add", &[]));
+        assert!(!f.matches("lead", &[]));
+        assert!(!f.matches("leads.create", &[]));
+        assert!(f.matches("tag.attached", &[]));
+        assert!(!f.matches("tag.detached", &[]));
+        assert!(filter(&["*"]).matches("anything.at_all", &[]));
+    }
+
+    #[test]
+    fn attribute_filters_require_one_of_the_values() {
+        let cfg = EndpointConfig::new("g", "https://example.com")
+            .filter_attribute("campaign", ["c1", "c2"])
+            .filter_attribute("tenant", Vec::<String>::new());
+        let f = cfg.validate().unwrap();
+        let attrs = |c: &str| vec![("campaign".to_string(), c.to_string())];
+        assert!(f.matches("x", &attrs("c1")));
+        assert!(f.matches("x", &attrs("c2")));
+        assert!(!f.matches("x", &attrs("c3")));
+        assert!(!f.matches("x", &[]), "the attribute is required");
+        let bad = EndpointConfig::new("g", "https://example.com").filter_attribute("", ["a"]);
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn signing_schemes_are_checked_against_the_rest() {
+        let base = || EndpointConfig::new("a", "https://example.com");
+        let header = |h: &str| Signing::HmacSha256Hex { header: h.into() };
+        for bad in [
+            base().signing(header("Signature")),
+            base().secret("s").signing(header("bad header")),
+            base().secret("s").signing(header("webhook-id")),
+            base()
+                .secret("s")
+                .header("Signature", "x")
+                .signing(header("Signature")),
+            base().secret("s").signing(Signing::SecretInBody),
+            base().format(Format::GrowthX {
+                client: String::new(),
+            }),
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(Error::InvalidEndpoint { .. })),
+                "{bad:?}"
+            );
+        }
+        base()
+            .secret("s")
+            .signing(header("Signature"))
+            .validate()
+            .unwrap();
+        base()
+            .secret("s")
+            .format(Format::LeadCrm {
+                id_space: "x".into(),
+            })
+            .signing(Signing::SecretInBody)
+            .validate()
+            .unwrap();
     }
 
     #[test]
@@ -495,6 +798,7 @@ mod tests {
             base().header("x-ok", "line\nbreak"),
             base().header("Webhook-Signature", "forged"),
             base().secret("whsec_!!!"),
+            base().secret("not base64!"),
             base().secret(""),
             base().max_attempts(0),
             base().timeout(Duration::ZERO),
@@ -508,6 +812,17 @@ mod tests {
             );
         }
         let secret = Secret::generate().unwrap();
-        assert_eq!(secret.key().unwrap().len(), 32);
+        assert_eq!(
+            secret.key_for(&Signing::StandardWebhooks).unwrap().len(),
+            32
+        );
+        // Plain text is a fine secret for the header schemes, not for
+        // Standard Webhooks, whose secrets are base64.
+        let plain = |s: Signing| base().secret("plain text").signing(s).validate();
+        assert!(plain(Signing::StandardWebhooks).is_err());
+        assert!(plain(Signing::SecretHeader {
+            header: "X-S".into()
+        })
+        .is_ok());
     }
 }

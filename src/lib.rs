@@ -119,12 +119,14 @@ mod log;
 pub mod signing;
 mod store;
 mod time;
+pub mod verify;
 
 pub use bus::{Bus, RecoveryReport};
 pub use config::BusBuilder;
-pub use endpoint::{Endpoint, EndpointConfig, EndpointId, Secret};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointId, Format, Secret, Signing, SuccessPolicy};
 pub use error::{Error, Result};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
+pub use formats::{Envelope, EnvelopeInput};
 pub use log::{Attempt, Delivery, DeliveryStatus, ErrorKind};
 
 // Compiles the README's code so it stays true.

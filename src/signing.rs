@@ -1,49 +1,129 @@
-//! Signatures: where a request is signed, and where a receiver checks one.
+//! Signatures: where the requests of each [`Signing`] scheme are signed.
+//! Receivers check them with [`crate::verify`].
 //!
-//! The scheme is [Standard Webhooks]: HMAC-SHA256 over
-//! `"{webhook-id}.{webhook-timestamp}.{body}"`, standard padded base64,
-//! sent as `webhook-signature: v1,<base64>`. The timestamp is Unix seconds
+//! [Standard Webhooks] is HMAC-SHA256 over `"{webhook-id}.{webhook-timestamp}.{body}"`,
+//! standard padded base64, sent as `webhook-signature: v1,<base64>`, one
+//! space-separated entry per active secret. The timestamp is Unix seconds
 //! taken at each attempt, so every retry is signed afresh.
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
-use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::endpoint::Secret;
+use crate::endpoint::{Secret, Signing};
+pub use crate::verify::VerifyError;
 
-type HmacSha256 = hmac::Hmac<Sha256>;
+pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// How far a `webhook-timestamp` may be from the receiver's clock by default.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
-fn mac(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac =
-        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
+/// A secret ready to sign with.
+pub(crate) struct SigningKey {
+    pub(crate) key: Vec<u8>,
+    pub(crate) text: String,
 }
 
-/// The `webhook-signature` value for one request: `v1,<base64>`.
-pub(crate) fn sign(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> String {
-    let tag = mac(key, msg_id, timestamp, body).finalize().into_bytes();
+impl SigningKey {
+    /// `None` for a malformed secret (endpoints are validated on save, so
+    /// this only drops secrets that were damaged in storage).
+    pub(crate) fn new(secret: &Secret, signing: &Signing) -> Option<SigningKey> {
+        Some(SigningKey {
+            key: secret.key_for(signing).ok()?,
+            text: secret.expose().to_string(),
+        })
+    }
+}
+
+pub(crate) fn mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length")
+}
+
+pub(crate) fn standard_mac(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> HmacSha256 {
+    let mut m = mac(key);
+    m.update(msg_id.as_bytes());
+    m.update(b".");
+    m.update(timestamp.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    m
+}
+
+fn standard_entry(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> String {
+    let tag = standard_mac(key, msg_id, timestamp, body)
+        .finalize()
+        .into_bytes();
     format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(tag)
     )
 }
 
-/// Signs a message with a secret the way hookbus does, for receivers' tests
-/// and for hosts that send through another channel.
+/// Lower-case hex HMAC-SHA256 of the body.
+pub(crate) fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    let mut m = mac(key);
+    m.update(body);
+    hex(&m.finalize().into_bytes())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
+}
+
+/// The signature headers of one request. `keys` holds the active secrets,
+/// the current one first. Schemes other than Standard Webhooks have room
+/// for one value, so they use the current secret only.
+pub(crate) fn headers(
+    signing: &Signing,
+    keys: &[&SigningKey],
+    msg_id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let Some(current) = keys.first() else {
+        return Vec::new();
+    };
+    match signing {
+        Signing::StandardWebhooks => {
+            let entries: Vec<String> = keys
+                .iter()
+                .map(|k| standard_entry(&k.key, msg_id, timestamp, body))
+                .collect();
+            vec![("webhook-signature".to_string(), entries.join(" "))]
+        }
+        Signing::HmacSha256Hex { header } => {
+            vec![(header.clone(), hmac_hex(&current.key, body))]
+        }
+        Signing::SecretHeader { header } => vec![(header.clone(), current.text.clone())],
+        // The format puts the secret in the body.
+        Signing::SecretInBody | Signing::None => Vec::new(),
+    }
+}
+
+/// Signs a message the way hookbus does with Standard Webhooks, for
+/// receivers' tests and for hosts that send through another channel.
 ///
 /// Fails only if the secret is malformed (`whsec_` followed by invalid base64).
 pub fn sign_standard(
@@ -53,48 +133,13 @@ pub fn sign_standard(
     body: &[u8],
 ) -> Result<String, VerifyError> {
     let key = Secret::new(secret)
-        .key()
+        .key_for(&Signing::StandardWebhooks)
         .map_err(|_| VerifyError::InvalidSecret)?;
-    Ok(sign(&key, msg_id, timestamp, body))
+    Ok(standard_entry(&key, msg_id, timestamp, body))
 }
 
-/// Why a delivery did not verify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The secret itself is malformed.
-    InvalidSecret,
-    /// `webhook-timestamp` is not a number of seconds.
-    BadTimestamp,
-    /// The timestamp is further from now than the tolerance.
-    TimestampOutOfTolerance,
-    /// `webhook-signature` holds no `v1,` entry with decodable base64.
-    BadSignatureFormat,
-    /// No entry matches the body and secret.
-    NoMatchingSignature,
-}
-
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            VerifyError::InvalidSecret => "the secret is malformed",
-            VerifyError::BadTimestamp => "webhook-timestamp is not a number of seconds",
-            VerifyError::TimestampOutOfTolerance => "webhook-timestamp is outside the tolerance",
-            VerifyError::BadSignatureFormat => "webhook-signature has no well-formed v1 entry",
-            VerifyError::NoMatchingSignature => "no signature matches",
-        })
-    }
-}
-
-impl std::error::Error for VerifyError {}
-
-/// Checks a Standard Webhooks delivery as a receiver would: the
-/// `webhook-id`, `webhook-timestamp` and `webhook-signature` header values
-/// and the raw body, against `secret`, with `now` and `tolerance` for the
-/// timestamp check.
-///
-/// Signatures are compared in constant time with an explicit length check,
-/// so a truncated or empty `v1,` entry never matches.
+/// Checks a Standard Webhooks delivery from its three header values and raw
+/// body: a shorthand for [`crate::verify::Verifier`] with one secret.
 pub fn verify_standard(
     secret: &str,
     msg_id: &str,
@@ -104,44 +149,24 @@ pub fn verify_standard(
     now: SystemTime,
     tolerance: Duration,
 ) -> Result<(), VerifyError> {
-    let key = Secret::new(secret)
-        .key()
-        .map_err(|_| VerifyError::InvalidSecret)?;
-    let ts: u64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| VerifyError::BadTimestamp)?;
-    let now_s = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    if now_s.abs_diff(ts) > tolerance.as_secs() {
-        return Err(VerifyError::TimestampOutOfTolerance);
-    }
-    let mut well_formed = false;
-    for entry in signatures.split_whitespace() {
-        let Some(b64) = entry.strip_prefix("v1,") else {
-            continue;
-        };
-        let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-            continue;
-        };
-        if tag.is_empty() {
-            continue;
-        }
-        well_formed = true;
-        // verify_slice checks the length and compares in constant time.
-        if mac(&key, msg_id, ts, body).verify_slice(&tag).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(if well_formed {
-        VerifyError::NoMatchingSignature
-    } else {
-        VerifyError::BadSignatureFormat
-    })
+    crate::verify::Verifier::new(Signing::StandardWebhooks)
+        .secret(secret)
+        .now(now)
+        .tolerance(tolerance)
+        .verify(
+            [
+                ("webhook-id", msg_id),
+                ("webhook-timestamp", timestamp),
+                ("webhook-signature", signatures),
+            ],
+            body,
+        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     const V1: (&str, &str, u64, &str, &str) = (
         "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
@@ -183,35 +208,56 @@ mod tests {
     }
 
     #[test]
-    fn verification_rejects_tampering_and_truncation() {
-        let (secret, id, ts, body, sig) = V1;
-        let check = |sig: &str, body: &str, now: u64| {
-            verify_standard(
-                secret,
-                id,
-                &ts.to_string(),
-                sig,
-                body.as_bytes(),
-                at(now),
-                DEFAULT_TOLERANCE,
-            )
-        };
-        assert_eq!(check(sig, "{}", ts), Err(VerifyError::NoMatchingSignature));
-        assert_eq!(check("v1,", body, ts), Err(VerifyError::BadSignatureFormat));
-        assert_eq!(
-            check("v1,tZ1I4/hD", body, ts),
-            Err(VerifyError::NoMatchingSignature)
+    fn rotation_signs_with_every_active_secret() {
+        let (s1, id, ts, body, sig1) = V1;
+        let keys: Vec<SigningKey> = [s1, V2.0]
+            .iter()
+            .map(|s| SigningKey::new(&Secret::new(*s), &Signing::StandardWebhooks).unwrap())
+            .collect();
+        let keys: Vec<&SigningKey> = keys.iter().collect();
+        let h = headers(&Signing::StandardWebhooks, &keys, id, ts, body.as_bytes());
+        let value = &h[0].1;
+        assert!(value.starts_with(&format!("{sig1} v1,")), "{value}");
+        assert_eq!(value.split(' ').count(), 2);
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00ABff"), Some(vec![0, 0xab, 0xff]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn header_schemes_use_the_current_secret() {
+        let plain = Signing::SecretHeader { header: "X".into() };
+        let (new, old) = (
+            SigningKey::new(&Secret::new("new"), &plain).unwrap(),
+            SigningKey::new(&Secret::new("old"), &plain).unwrap(),
         );
-        assert_eq!(
-            check("v2,abc", body, ts),
-            Err(VerifyError::BadSignatureFormat)
+        let keys = [&new, &old];
+        let h = headers(
+            &Signing::SecretHeader {
+                header: "X-Webhook-Secret".into(),
+            },
+            &keys,
+            "m",
+            1,
+            b"{}",
         );
-        assert_eq!(
-            check(sig, body, ts + 301),
-            Err(VerifyError::TimestampOutOfTolerance)
+        assert_eq!(h, vec![("X-Webhook-Secret".to_string(), "new".to_string())]);
+        let h = headers(
+            &Signing::HmacSha256Hex {
+                header: "Signature".into(),
+            },
+            &keys,
+            "m",
+            1,
+            b"{}",
         );
-        // Several entries during a rotation: one match is enough.
-        let both = format!("v1,AAAA {sig}");
-        assert_eq!(check(&both, body, ts), Ok(()));
+        assert_eq!(h[0].1, hmac_hex(b"new", b"{}"));
+        assert!(headers(&Signing::None, &keys, "m", 1, b"{}").is_empty());
+        assert!(headers(&Signing::StandardWebhooks, &[], "m", 1, b"{}").is_empty());
     }
 }

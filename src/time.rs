@@ -27,6 +27,16 @@ pub(crate) fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
+/// Growth-X's `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (microseconds, from
+/// millisecond precision).
+pub(crate) fn space_separated_micros(ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms / 1000);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:06}",
+        (ms % 1000) * 1000
+    )
+}
+
 /// Splits Unix seconds into a proleptic Gregorian UTC date and time.
 /// Days-to-civil after Howard Hinnant's public-domain algorithm.
 fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
@@ -63,5 +73,9 @@ mod tests {
         // A leap day.
         assert_eq!(rfc3339_ms(1_709_208_000_000), "2024-02-29T12:00:00.000Z");
         assert_eq!(rfc3339_ms(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            space_separated_micros(1_737_736_239_698),
+            "2025-01-24 16:30:39.698000"
+        );
     }
 }

@@ -221,3 +221,21 @@ fn foreign_and_damaged_directories_are_typed_errors() {
         Ok(_) => panic!("garbage opened as a database"),
     }
 }
+
+#[test]
+fn invalid_bus_settings_fail_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        Bus::builder(dir.path()).max_attempts(0),
+        Bus::builder(dir.path()).retry_delays([]),
+        Bus::builder(dir.path()).concurrency(0),
+        Bus::builder(dir.path()).timeout(Duration::ZERO),
+    ];
+    for builder in cases {
+        let shown = format!("{builder:?}");
+        assert!(
+            matches!(builder.open(), Err(Error::InvalidConfig { .. })),
+            "{shown}"
+        );
+    }
+}

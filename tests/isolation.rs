@@ -53,3 +53,22 @@ fn hung_endpoint_does_not_delay_a_healthy_one() {
     // Shutdown waits for the hung attempts to time out, then returns.
     bus.shutdown().unwrap();
 }
+
+#[test]
+fn shutdown_waits_at_most_its_timeout_for_a_hung_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(|_, _| Reply::After(Duration::from_secs(20), 200));
+    let bus = fast_bus(dir.path())
+        .timeout(Duration::from_secs(15))
+        .shutdown_timeout(Duration::from_millis(300))
+        .open()
+        .unwrap();
+    bus.add_endpoint(EndpointConfig::new("hung", rx.url("/hung")))
+        .unwrap();
+    bus.publish(Event::new("a.b", &json!(1)).unwrap()).unwrap();
+    rx.wait_for("/hung", 1, Duration::from_secs(5));
+    let started = Instant::now();
+    bus.shutdown().unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}

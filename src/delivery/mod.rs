@@ -30,9 +30,11 @@ pub(crate) use lane::Lane;
 pub(crate) use retry::RetryPolicy;
 
 use crate::config::Config;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Format, Signing, SuccessPolicy};
 use crate::http::HttpClient;
+use crate::signing::SigningKey;
 use crate::store::Store;
+use crate::time;
 
 /// What every sender thread shares.
 pub(crate) struct Shared {
@@ -74,8 +76,13 @@ impl Shared {
 /// An endpoint's sending settings with the bus defaults filled in.
 pub(crate) struct Route {
     pub(crate) url: String,
-    pub(crate) key: Option<Vec<u8>>,
+    /// The current secret, then rotated-out ones with the time (ms) they
+    /// stop signing.
+    secrets: Vec<(SigningKey, Option<u64>)>,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) format: Format,
+    pub(crate) signing: Signing,
+    pub(crate) success: SuccessPolicy,
     pub(crate) max_attempts: u32,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
@@ -87,10 +94,21 @@ impl Route {
     /// `endpoint` has been validated, so its secret decodes.
     pub(crate) fn new(endpoint: &Endpoint, config: &Config) -> Route {
         let c = &endpoint.config;
+        let current = c
+            .secret
+            .iter()
+            .filter_map(|s| SigningKey::new(s, &c.signing))
+            .map(|k| (k, None));
+        let previous = endpoint.previous_secrets.iter().filter_map(|(s, until)| {
+            Some((SigningKey::new(s, &c.signing)?, Some(time::to_ms(*until))))
+        });
         Route {
             url: c.url.clone(),
-            key: c.secret.as_ref().and_then(|s| s.key().ok()),
+            secrets: current.chain(previous).collect(),
             headers: c.headers.clone(),
+            format: c.format.clone(),
+            signing: c.signing.clone(),
+            success: c.success,
             max_attempts: c.max_attempts.unwrap_or(config.max_attempts),
             retry: RetryPolicy::new(
                 c.retry_delays
@@ -102,5 +120,14 @@ impl Route {
             concurrency: c.concurrency.unwrap_or(config.concurrency) as usize,
             enabled: endpoint.enabled,
         }
+    }
+
+    /// The secrets that sign now, the current one first.
+    pub(crate) fn active_keys(&self, now_ms: u64) -> Vec<&SigningKey> {
+        self.secrets
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|u| u > now_ms))
+            .map(|(k, _)| k)
+            .collect()
     }
 }

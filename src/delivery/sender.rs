@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Lane, Route, Shared};
+use crate::endpoint::Signing;
 use crate::error::{Error, Result};
 use crate::event::EventId;
 use crate::formats;
@@ -98,20 +99,8 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
         }
         Err(e) => return Err(e),
     };
-    let outcome = match send(shared, &route, event_id, &event, attempt) {
-        Ok(outcome) => outcome,
-        Err(Error::Corrupt { detail, .. }) => {
-            return give_up(
-                shared,
-                lane,
-                event_id,
-                &delivery,
-                attempt,
-                format!("event payload corrupt: {detail}"),
-            )
-        }
-        Err(e) => return Err(e),
-    };
+    let mut outcome = send(shared, lane, &route, event_id, &event, attempt);
+    judge(&route, &mut outcome);
     let succeeded = outcome.error.is_none();
     let next = route
         .retry
@@ -139,33 +128,64 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
 /// Builds, signs and posts one attempt.
 fn send(
     shared: &Shared,
+    lane: &Lane,
     route: &Route,
     event_id: EventId,
     event: &EventRecord,
     attempt: u32,
-) -> Result<HttpOutcome> {
-    let body = formats::default_envelope(event_id, event, attempt)?;
+) -> HttpOutcome {
+    let now = SystemTime::now();
+    let keys = route.active_keys(crate::time::to_ms(now));
+    let secret_for_body = match route.signing {
+        Signing::SecretInBody => keys.first().map(|k| k.text.as_str()),
+        _ => None,
+    };
+    let input = formats::input(event_id, event, attempt, lane.id, secret_for_body);
+    let body = match formats::build(&route.format, &shared.config.envelopes, &input) {
+        Ok(body) => body,
+        Err(why) => {
+            return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}"))
+        }
+    };
     let msg_id = event_id.to_string();
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let mut headers = Vec::with_capacity(route.headers.len() + 3);
+    let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let mut headers = Vec::with_capacity(route.headers.len() + body.headers.len() + 4);
+    headers.push(("content-type".to_string(), body.content_type));
     headers.push(("webhook-id".to_string(), msg_id.clone()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    if let Some(key) = &route.key {
-        headers.push((
-            "webhook-signature".to_string(),
-            signing::sign(key, &msg_id, timestamp, &body),
-        ));
-    }
+    headers.extend(signing::headers(
+        &route.signing,
+        &keys,
+        &msg_id,
+        timestamp,
+        &body.bytes,
+    ));
+    headers.extend(body.headers);
     headers.extend(route.headers.iter().cloned());
-    Ok(shared.http.post(&HttpRequest {
+    shared.http.post(&HttpRequest {
         url: &route.url,
         headers: &headers,
-        body: &body,
+        body: &body.bytes,
         timeout: route.timeout,
-    }))
+    })
+}
+
+/// Decides whether an answer counts as delivered: the endpoint's success
+/// policy for 2xx, and always a failure for 3xx (redirects are never
+/// followed) and anything else.
+fn judge(route: &Route, outcome: &mut HttpOutcome) {
+    let Some(status) = outcome.status else { return };
+    if outcome.error.is_some() {
+        return;
+    }
+    if (300..400).contains(&status) {
+        outcome.error = Some((
+            ErrorKind::Redirect,
+            format!("redirect {status} not followed"),
+        ));
+    } else if !route.success.accepts(status) {
+        outcome.error = Some((ErrorKind::Status, format!("status {status}")));
+    }
 }
 
 /// Marks a delivery failed without sending: its event cannot be read.
@@ -179,13 +199,7 @@ fn give_up(
 ) -> Result<()> {
     tracing::error!(endpoint = %lane.id, event = %event_id, reason = %why, "delivery abandoned");
     let now = now_ms();
-    let outcome = HttpOutcome {
-        status: None,
-        error: Some((ErrorKind::Other, why)),
-        body: Vec::new(),
-        truncated: false,
-        duration: Duration::ZERO,
-    };
+    let outcome = HttpOutcome::failed(ErrorKind::Other, why);
     let record = attempt_record(lane, event_id, attempt, now, &outcome);
     let state = DeliveryState::Failed { attempts: attempt };
     shared

@@ -39,6 +39,19 @@ pub(crate) struct HttpClient {
     body_limit: usize,
 }
 
+impl HttpOutcome {
+    /// An attempt that failed before anything was sent.
+    pub(crate) fn failed(kind: ErrorKind, message: String) -> Self {
+        HttpOutcome {
+            status: None,
+            error: Some((kind, message)),
+            body: Vec::new(),
+            truncated: false,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 impl HttpClient {
     /// Fails with [`Error::InvalidConfig`] on a malformed allowed network.
     pub(crate) fn new(config: &Config) -> Result<Self> {
@@ -90,8 +103,7 @@ impl HttpClient {
             .config()
             .timeout_global(Some(req.timeout))
             .timeout_connect(Some(self.connect_timeout.min(req.timeout)))
-            .build()
-            .header("content-type", "application/json");
+            .build();
         for (name, value) in req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -119,15 +131,9 @@ impl HttpClient {
                     outcome.body.truncate(self.body_limit);
                     outcome.truncated = true;
                 }
+                // Whether the status counts as success is the sender's call.
                 if let Err(e) = read {
                     outcome.error = Some(classify(ureq::Error::from(e)));
-                } else if (300..400).contains(&status) {
-                    outcome.error = Some((
-                        ErrorKind::Redirect,
-                        format!("redirect {status} not followed"),
-                    ));
-                } else if !(200..300).contains(&status) {
-                    outcome.error = Some((ErrorKind::Status, format!("status {status}")));
                 }
             }
             Err(e) => outcome.error = Some(classify(e)),
@@ -165,5 +171,12 @@ fn classify(e: ureq::Error) -> (ErrorKind, String) {
         },
         _ => ErrorKind::Other,
     };
-    (kind, e.to_string())
+    // ureq prefixes some messages with its variant name ("io: …"); the
+    // kind already says that.
+    let message = match e {
+        ureq::Error::Io(io) => io.to_string(),
+        ureq::Error::Other(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    (kind, message)
 }

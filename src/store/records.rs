@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::{Format, Signing, SuccessPolicy};
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EndpointRecord {
     pub(crate) name: String,
@@ -14,6 +16,12 @@ pub(crate) struct EndpointRecord {
     pub(crate) retry_delays_ms: Option<Vec<u64>>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) concurrency: Option<u32>,
+    pub(crate) format: Format,
+    pub(crate) signing: Signing,
+    pub(crate) success: SuccessPolicy,
+    pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
+    /// Secrets replaced by a rotation, with the time they stop signing.
+    pub(crate) previous_secrets: Vec<(String, u64)>,
     pub(crate) enabled: bool,
     pub(crate) created_ms: u64,
 }
