@@ -62,13 +62,21 @@
 //!
 //! # Wire format
 //!
-//! A `POST` with `content-type: application/json` and the body
+//! By default, a `POST` with `content-type: application/json` and the body
 //! `{"id", "type", "occurred_at", "attempt", "data"}`, plus the [Standard
 //! Webhooks] headers `webhook-id` (the event id, stable across attempts),
 //! `webhook-timestamp` (Unix seconds at each attempt) and, when the endpoint
-//! has a secret, `webhook-signature` (`v1,<base64 HMAC-SHA256>`). Every
-//! attempt is signed afresh. Receivers can check a delivery with
-//! [`signing::verify_standard`].
+//! has a secret, `webhook-signature` (`v1,<base64 HMAC-SHA256>`, one entry
+//! per active secret during a [rotation](Bus::rotate_secret)). Every attempt
+//! is built and signed afresh.
+//!
+//! Each endpoint may choose another [`Format`] (Growth-X, the lead CRM of
+//! seed 001, Snitcher, Grow, the raw payload, or a host-defined
+//! [`Envelope`]), another [`Signing`] scheme (hex HMAC in a header, the
+//! secret in a header or in the body, none), a [`SuccessPolicy`] (any 2xx
+//! or exactly 200), and attribute filters on top of event types. The
+//! README shows the configuration that reproduces each product.
+//! Receivers check deliveries with [`verify::Verifier`], for every scheme.
 //!
 //! # Threads
 //!
