@@ -30,6 +30,11 @@ pub(crate) struct Config {
     pub(crate) https_only: bool,
     pub(crate) envelopes: Envelopes,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) pause_after: Option<u32>,
+    pub(crate) retention: Option<Duration>,
+    pub(crate) idempotency_window: Duration,
+    pub(crate) janitor_interval: Duration,
 }
 
 impl Config {
@@ -52,6 +57,12 @@ impl Config {
         }
         if self.timeout.is_zero() {
             return bad("timeout", "must be above zero");
+        }
+        if self.pause_after == Some(0) {
+            return bad("pause_after", "must be at least 1 (or None)");
+        }
+        if self.janitor_interval.is_zero() {
+            return bad("janitor_interval", "must be above zero");
         }
         Ok(())
     }
@@ -84,6 +95,12 @@ impl Default for Config {
             https_only: false,
             envelopes: Envelopes::default(),
             shutdown_timeout: Duration::from_secs(15),
+            max_retry_after: Duration::from_secs(3600),
+            // Seed 001 pauses after 10 failed deliveries.
+            pause_after: Some(10),
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            idempotency_window: Duration::from_secs(24 * 3600),
+            janitor_interval: Duration::from_secs(2),
         }
     }
 }
@@ -238,6 +255,46 @@ impl BusBuilder {
     /// attempt timeout).
     pub fn shutdown_timeout(mut self, t: Duration) -> Self {
         self.config.shutdown_timeout = t;
+        self
+    }
+
+    /// The longest a `Retry-After` on a 429 or 503 answer may delay the
+    /// next attempt. The next attempt waits for the longer of the scheduled
+    /// delay and the asked one, capped at this. Defaults to 1 hour.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.config.max_retry_after = max;
+        self
+    }
+
+    /// Pauses an endpoint after this many deliveries in a row fail their
+    /// last attempt; `None` never pauses for failures (a 410 Gone answer
+    /// always pauses). Its events are kept and sent, in order, when the host
+    /// resumes it. Endpoints may override it. Defaults to 10, as seed 001
+    /// documents.
+    pub fn pause_after(mut self, failed_deliveries: Option<u32>) -> Self {
+        self.config.pause_after = failed_deliveries;
+        self
+    }
+
+    /// How long delivered events and their attempts are kept; `None` keeps
+    /// them forever. Events with a pending or failed delivery are never
+    /// purged by age. Defaults to 7 days.
+    pub fn retention(mut self, keep: Option<Duration>) -> Self {
+        self.config.retention = keep;
+        self
+    }
+
+    /// How long an idempotency key given at publish is remembered.
+    /// Defaults to 24 hours.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.config.idempotency_window = window;
+        self
+    }
+
+    /// How often the janitor thread moves the queue checkpoint (which bounds
+    /// the work of the next open) and applies retention. Defaults to 2 s.
+    pub fn janitor_interval(mut self, every: Duration) -> Self {
+        self.config.janitor_interval = every;
         self
     }
 

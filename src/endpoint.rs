@@ -212,6 +212,36 @@ impl SuccessPolicy {
     }
 }
 
+/// Why an endpoint stopped sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PauseReason {
+    /// The host paused it.
+    Manual,
+    /// This many deliveries in a row failed after their last attempt.
+    ConsecutiveFailures(u32),
+    /// The receiver answered 410 Gone.
+    Gone,
+}
+
+/// Whether an endpoint receives and sends events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointStatus {
+    /// Receives new events and sends them.
+    Active,
+    /// Receives no new events; its queued deliveries wait.
+    Disabled,
+    /// Receives new events and keeps them queued, in order, without
+    /// sending, until [`Bus::resume_endpoint`](crate::Bus::resume_endpoint).
+    Paused {
+        /// Why.
+        reason: PauseReason,
+        /// Since when.
+        since: SystemTime,
+    },
+}
+
 /// Headers that hookbus sets itself and an endpoint may not override.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
@@ -248,6 +278,8 @@ pub struct EndpointConfig {
     pub(crate) signing: Signing,
     pub(crate) success: SuccessPolicy,
     pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
+    pub(crate) ordered: bool,
+    pub(crate) pause_after: Option<Option<u32>>,
 }
 
 impl EndpointConfig {
@@ -267,7 +299,26 @@ impl EndpointConfig {
             signing: Signing::StandardWebhooks,
             success: SuccessPolicy::Any2xx,
             attribute_filters: Vec::new(),
+            ordered: false,
+            pause_after: None,
         }
+    }
+
+    /// Delivers strictly in publish order: one delivery at a time, and a
+    /// delivery waiting for a retry holds back every later one, across
+    /// crashes and restarts too. Defaults to `false` (deliveries flow
+    /// independently, up to the endpoint's concurrency).
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
+    /// Pauses the endpoint after this many deliveries in a row fail their
+    /// last attempt; `None` never pauses for failures. Defaults to the bus
+    /// setting (10).
+    pub fn pause_after(mut self, failed_deliveries: Option<u32>) -> Self {
+        self.pause_after = Some(failed_deliveries);
+        self
     }
 
     /// The body format. Defaults to [`Format::Standard`].
@@ -414,6 +465,9 @@ impl EndpointConfig {
         if self.concurrency == Some(0) {
             return Err(invalid("concurrency", "must be at least 1"));
         }
+        if self.pause_after == Some(Some(0)) {
+            return Err(invalid("pause_after", "must be at least 1 (or None)"));
+        }
         self.validate_format_and_signing()?;
         for (key, values) in &self.attribute_filters {
             if key.is_empty() || key.len() > 256 {
@@ -495,6 +549,8 @@ impl fmt::Debug for EndpointConfig {
             .field("signing", &self.signing)
             .field("success", &self.success)
             .field("attribute_filters", &self.attribute_filters)
+            .field("ordered", &self.ordered)
+            .field("pause_after", &self.pause_after)
             .finish()
     }
 }
@@ -625,7 +681,7 @@ fn parse_pattern(p: &str) -> Result<Pattern> {
 pub struct Endpoint {
     pub(crate) id: EndpointId,
     pub(crate) config: EndpointConfig,
-    pub(crate) enabled: bool,
+    pub(crate) status: EndpointStatus,
     pub(crate) created_at: SystemTime,
     /// Secrets replaced by a rotation, still signing until they expire.
     pub(crate) previous_secrets: Vec<(Secret, SystemTime)>,
@@ -652,9 +708,17 @@ impl Endpoint {
     pub fn has_secret(&self) -> bool {
         self.config.secret.is_some()
     }
-    /// Whether it receives new events.
+    /// Whether it receives new events (it is active or paused).
     pub fn is_enabled(&self) -> bool {
-        self.enabled
+        !matches!(self.status, EndpointStatus::Disabled)
+    }
+    /// Whether it is paused: receiving events but holding them.
+    pub fn is_paused(&self) -> bool {
+        matches!(self.status, EndpointStatus::Paused { .. })
+    }
+    /// Active, disabled or paused, as of when this copy was read.
+    pub fn status(&self) -> EndpointStatus {
+        self.status
     }
     /// When it was added.
     pub fn created_at(&self) -> SystemTime {

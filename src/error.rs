@@ -61,6 +61,22 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An idempotency key that is empty or too long.
+    InvalidIdempotencyKey {
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// No event with this id is stored (never published, or purged by
+    /// retention).
+    EventNotFound(crate::event::EventId),
+    /// The delivery is still queued or being attempted, so it cannot be
+    /// resent yet.
+    DeliveryInProgress {
+        /// The endpoint.
+        endpoint: EndpointId,
+        /// The event.
+        event: crate::event::EventId,
+    },
     /// No endpoint with this id exists.
     EndpointNotFound(EndpointId),
     /// The directory holds something that is not a hookbus database.
@@ -116,6 +132,11 @@ impl fmt::Display for Error {
             }
             Error::InvalidConfig { setting, reason } => {
                 write!(f, "invalid setting {setting}: {reason}")
+            }
+            Error::InvalidIdempotencyKey { reason } => write!(f, "invalid idempotency key: {reason}"),
+            Error::EventNotFound(id) => write!(f, "event {id} not found"),
+            Error::DeliveryInProgress { endpoint, event } => {
+                write!(f, "the delivery of {event} to {endpoint} is still in progress")
             }
             Error::EndpointNotFound(id) => write!(f, "endpoint {id} not found"),
             Error::ForeignDirectory(why) => write!(f, "not a hookbus database: {why}"),

@@ -112,19 +112,31 @@ impl IdGenerator {
         }
     }
 
-    pub(crate) fn next(&self) -> EventId {
+    /// A new id; `reserve` runs with it before any later id is handed out,
+    /// so what it records is ordered like the ids.
+    pub(crate) fn next_with(&self, reserve: impl FnOnce(EventId)) -> EventId {
         let ms = u128::from(time::now_ms() & ((1 << 48) - 1));
         let mut last = self.last.lock();
-        let candidate = (ms << 80) | random_80();
-        // Same or earlier millisecond than the last id: count up instead,
-        // which keeps ids increasing and unique.
-        let id = if candidate > *last {
-            candidate
+        // A new millisecond starts from fresh randomness; within the same
+        // (or an earlier) millisecond, count up: ids stay increasing and
+        // unique, and no random draw is needed.
+        let id = if ms > *last >> 80 {
+            (ms << 80) | random_80()
         } else {
             *last + 1
         };
         *last = id;
+        reserve(EventId(id));
         EventId(id)
+    }
+
+    pub(crate) fn next(&self) -> EventId {
+        self.next_with(|_| {})
+    }
+
+    /// Runs `f` with the last id handed out, while no new one can be.
+    pub(crate) fn with_last<R>(&self, f: impl FnOnce(u128) -> R) -> R {
+        f(*self.last.lock())
     }
 }
 
@@ -155,6 +167,7 @@ pub struct Event {
     pub(crate) payload: Box<[u8]>,
     pub(crate) occurred_at_ms: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) idempotency_key: Option<String>,
 }
 
 impl Event {
@@ -187,7 +200,16 @@ impl Event {
             payload: payload.into_boxed_slice(),
             occurred_at_ms: None,
             attributes: Vec::new(),
+            idempotency_key: None,
         }
+    }
+
+    /// Publishing again with the same key within the bus's
+    /// `idempotency_window` (24 h by default) stores nothing and returns the
+    /// first event's id (Genesy's idempotency by event key). 1 to 256 bytes.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     /// When the event happened. Defaults to the moment of `publish`.

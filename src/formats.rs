@@ -277,6 +277,9 @@ mod tests {
             payload: payload.as_bytes().to_vec(),
             occurred_ms: 1_649_367_553_042,
             attributes: vec![],
+            targets: vec![],
+            created_ms: 0,
+            idempotency_key: None,
         }
     }
 

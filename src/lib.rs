@@ -123,19 +123,30 @@ mod error;
 mod event;
 mod formats;
 mod http;
+mod janitor;
 mod log;
+mod notice;
 pub mod signing;
+mod stats;
 mod store;
 mod time;
 pub mod verify;
 
-pub use bus::{Bus, RecoveryReport};
+pub use bus::{Bus, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
 pub use config::BusBuilder;
-pub use endpoint::{Endpoint, EndpointConfig, EndpointId, Format, Secret, Signing, SuccessPolicy};
+pub use endpoint::{
+    Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
+    SuccessPolicy,
+};
+pub use notice::{Notice, NOTICE_BUFFER};
+pub use stats::{EndpointHealth, EndpointStats, Stats};
 pub use error::{Error, Result};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use formats::{Envelope, EnvelopeInput};
-pub use log::{Attempt, Delivery, DeliveryStatus, ErrorKind};
+pub use log::{
+    Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus,
+    ErrorKind, Trigger,
+};
 
 // Compiles the README's code so it stays true.
 #[cfg(doctest)]

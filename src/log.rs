@@ -81,15 +81,31 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// What started an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// The delivery's own schedule: the first attempt or a retry.
+    Scheduled,
+    /// A [`Bus::resend`](crate::Bus::resend) or
+    /// [`Bus::recover`](crate::Bus::recover).
+    Manual,
+    /// A [`Bus::test_send`](crate::Bus::test_send); never stored.
+    Test,
+}
+
 /// One recorded attempt to deliver an event to an endpoint.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The endpoint.
     pub endpoint: EndpointId,
     /// The event.
     pub event: EventId,
-    /// Attempt number, starting at 1.
+    /// Attempt number, starting at 1. A resend continues the numbering.
     pub number: u32,
+    /// What started it.
+    pub trigger: Trigger,
     /// When the request started.
     pub started_at: SystemTime,
     /// How long it took, until the response was read or the attempt failed.
@@ -122,6 +138,7 @@ impl fmt::Debug for Attempt {
             .field("endpoint", &self.endpoint)
             .field("event", &self.event)
             .field("number", &self.number)
+            .field("trigger", &self.trigger)
             .field("duration", &self.duration)
             .field("status", &self.status)
             .field("succeeded", &self.succeeded)
@@ -138,6 +155,11 @@ impl From<AttemptRecord> for Attempt {
             endpoint: EndpointId(r.endpoint),
             event: EventId::from_u128(r.event),
             number: r.attempt,
+            trigger: if r.manual {
+                Trigger::Manual
+            } else {
+                Trigger::Scheduled
+            },
             started_at: time::from_ms(r.started_ms),
             duration: Duration::from_micros(r.duration_us),
             status: r.status,
@@ -180,6 +202,7 @@ pub enum DeliveryStatus {
 
 /// A delivery: one event to one endpoint.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Delivery {
     /// The endpoint.
     pub endpoint: EndpointId,
@@ -191,6 +214,8 @@ pub struct Delivery {
     pub created_at: SystemTime,
     /// When its state last changed.
     pub updated_at: SystemTime,
+    /// Its current round of attempts was started by a resend or recover.
+    pub manual: bool,
 }
 
 impl Delivery {
@@ -213,6 +238,103 @@ impl Delivery {
             status,
             created_at: time::from_ms(r.created_ms),
             updated_at: time::from_ms(r.updated_ms),
+            manual: r.manual,
         }
     }
+}
+
+/// Which attempts [`Bus::query_attempts`](crate::Bus::query_attempts)
+/// returns: newest first, filtered, one page at a time.
+///
+/// Pages are cut at an attempt's position in the log, so attempts recorded
+/// while a caller pages through never shift or repeat a page.
+#[derive(Clone, Debug, Default)]
+pub struct AttemptQuery {
+    pub(crate) endpoint: Option<EndpointId>,
+    pub(crate) event: Option<EventId>,
+    pub(crate) outcome: Option<bool>,
+    pub(crate) since: Option<SystemTime>,
+    pub(crate) until: Option<SystemTime>,
+    pub(crate) before: Option<AttemptCursor>,
+    pub(crate) limit: usize,
+}
+
+/// Where a page of attempts ended; pass it to [`AttemptQuery::before`] for
+/// the next page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptCursor(pub(crate) u64);
+
+/// One page of attempts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AttemptPage {
+    /// The attempts, newest first.
+    pub attempts: Vec<Attempt>,
+    /// The cursor for the next (older) page; `None` when this is the last.
+    pub next: Option<AttemptCursor>,
+}
+
+impl AttemptQuery {
+    /// Every attempt, 50 per page.
+    pub fn new() -> Self {
+        AttemptQuery {
+            limit: 50,
+            ..Default::default()
+        }
+    }
+    /// Only attempts to this endpoint.
+    pub fn endpoint(mut self, endpoint: EndpointId) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+    /// Only attempts of this event.
+    pub fn event(mut self, event: EventId) -> Self {
+        self.event = Some(event);
+        self
+    }
+    /// Only successful (`true`) or failed (`false`) attempts.
+    pub fn succeeded(mut self, succeeded: bool) -> Self {
+        self.outcome = Some(succeeded);
+        self
+    }
+    /// Only attempts started at or after `t`.
+    pub fn since(mut self, t: SystemTime) -> Self {
+        self.since = Some(t);
+        self
+    }
+    /// Only attempts started before `t`.
+    pub fn until(mut self, t: SystemTime) -> Self {
+        self.until = Some(t);
+        self
+    }
+    /// The page after the one that returned this cursor.
+    pub fn before(mut self, cursor: AttemptCursor) -> Self {
+        self.before = Some(cursor);
+        self
+    }
+    /// Attempts per page (at least 1). Defaults to 50.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n.max(1);
+        self
+    }
+
+    pub(crate) fn keeps(&self, r: &AttemptRecord) -> bool {
+        self.event.is_none_or(|e| e.as_u128() == r.event)
+            && self.endpoint.is_none_or(|e| e.as_u64() == r.endpoint)
+            && self.outcome.is_none_or(|s| s == r.succeeded)
+            && self.since.is_none_or(|t| r.started_ms >= time::to_ms(t))
+            && self.until.is_none_or(|t| r.started_ms < time::to_ms(t))
+    }
+}
+
+/// Which deliveries of an endpoint [`Bus::endpoint_deliveries`](crate::Bus::endpoint_deliveries) lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryFilter {
+    /// Queued, waiting for a retry, or in flight: oldest first.
+    Pending,
+    /// Delivered: newest first.
+    Delivered,
+    /// Failed after their last attempt: newest first.
+    Failed,
 }

@@ -1,6 +1,8 @@
 //! A lane: one endpoint's queue and its sender threads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -9,16 +11,33 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::{sender, Route, Shared};
 use crate::endpoint::EndpointId;
+use crate::error::Result;
 use crate::event::EventId;
-use crate::store::records::DeliveryState;
+use crate::stats::Counters;
+use crate::store::records::{EndpointStateRecord, Mode};
 use crate::time::now_ms;
+
+/// `due` of a delivery whose publish is not yet durable: never attempted
+/// until released, and it holds back the deliveries behind it on an ordered
+/// endpoint.
+const RESERVED: u64 = u64::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// When it may be attempted (ms since the epoch).
+    due: u64,
+    /// Only implied by its event (no delivery key written yet).
+    implied: bool,
+}
 
 #[derive(Default)]
 struct LaneState {
-    /// Deliveries that may be attempted now, oldest event first.
-    ready: BTreeSet<EventId>,
-    /// Deliveries waiting for a retry: (due, event).
-    retries: BTreeSet<(u64, EventId)>,
+    /// Every queued delivery, by event id (publish order).
+    pending: BTreeMap<EventId, Slot>,
+    /// The same deliveries by (due, event): the order unordered lanes take them.
+    by_due: BTreeSet<(u64, EventId)>,
+    /// Deliveries being attempted, and whether each is implied.
+    in_flight: BTreeMap<EventId, bool>,
     /// Sender threads alive.
     workers: usize,
     /// Of those, threads blocked waiting for work.
@@ -28,20 +47,43 @@ struct LaneState {
     handles: Vec<JoinHandle<()>>,
 }
 
+impl LaneState {
+    fn insert(&mut self, event: EventId, slot: Slot) {
+        if let Some(old) = self.pending.insert(event, slot) {
+            self.by_due.remove(&(old.due, event));
+        }
+        self.by_due.insert((slot.due, event));
+    }
+
+    fn remove(&mut self, event: EventId) -> Option<Slot> {
+        let slot = self.pending.remove(&event)?;
+        self.by_due.remove(&(slot.due, event));
+        Some(slot)
+    }
+}
+
 pub(crate) struct Lane {
     pub(crate) id: EndpointId,
     route: RwLock<Arc<Route>>,
     state: Mutex<LaneState>,
     wake: Condvar,
+    /// Mirrors `health.mode == Active`, read by every sender loop.
+    active: AtomicBool,
+    /// The endpoint's stored state; every change is written under this lock.
+    pub(crate) health: Mutex<EndpointStateRecord>,
+    pub(crate) counters: Counters,
 }
 
 impl Lane {
-    pub(crate) fn new(id: EndpointId, route: Route) -> Arc<Lane> {
+    pub(crate) fn new(id: EndpointId, route: Route, health: EndpointStateRecord) -> Arc<Lane> {
         Arc::new(Lane {
             id,
             route: RwLock::new(Arc::new(route)),
             state: Mutex::new(LaneState::default()),
             wake: Condvar::new(),
+            active: AtomicBool::new(health.mode == Mode::Active),
+            health: Mutex::new(health),
+            counters: Counters::default(),
         })
     }
 
@@ -49,8 +91,7 @@ impl Lane {
         self.route.read().clone()
     }
 
-    /// Replaces the settings (an update, enable or disable) and starts
-    /// senders if the lane now has work it may do.
+    /// Replaces the settings and wakes the senders to apply them.
     pub(crate) fn set_route(self: &Arc<Self>, shared: &Arc<Shared>, route: Route) {
         *self.route.write() = Arc::new(route);
         let mut st = self.state.lock();
@@ -58,19 +99,67 @@ impl Lane {
         self.kick(shared, &mut st);
     }
 
-    /// Queues a delivery found in the store at open. Senders start with
-    /// [`Lane::start`].
-    pub(crate) fn restore(&self, event: EventId, state: DeliveryState) {
-        let mut st = self.state.lock();
-        match state {
-            DeliveryState::Waiting { due_ms, .. } if due_ms > now_ms() => {
-                st.retries.insert((due_ms, event));
+    /// Changes the stored state (mode, health) with `change`, writes it,
+    /// and starts or holds the senders to match. Not yet durable: callers
+    /// that must, commit.
+    pub(crate) fn update_health(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        change: impl FnOnce(&mut EndpointStateRecord),
+    ) -> Result<EndpointStateRecord> {
+        let updated = {
+            let mut health = self.health.lock();
+            let mut next = health.clone();
+            change(&mut next);
+            if next != *health {
+                shared.store.put_endpoint_state(self.id, &next)?;
+                *health = next;
             }
-            DeliveryState::Waiting { .. } | DeliveryState::InFlight { .. } => {
-                st.ready.insert(event);
-            }
-            DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => {}
+            health.clone()
+        };
+        let active = updated.mode == Mode::Active;
+        if self.active.swap(active, Ordering::SeqCst) != active && active {
+            let mut st = self.state.lock();
+            self.kick(shared, &mut st);
         }
+        Ok(updated)
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.health.lock().mode
+    }
+
+    /// Holds a place for a delivery whose publish is being made durable.
+    pub(crate) fn reserve(&self, event: EventId) {
+        self.state.lock().insert(
+            event,
+            Slot {
+                due: RESERVED,
+                implied: true,
+            },
+        );
+    }
+
+    /// The publish is durable: the delivery may go.
+    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due: u64) {
+        let mut st = self.state.lock();
+        if st.pending.contains_key(&event) {
+            st.insert(event, Slot { due, implied: true });
+            self.kick(shared, &mut st);
+        }
+    }
+
+    /// The publish failed: forget the reservation.
+    pub(crate) fn cancel(&self, event: EventId) {
+        let mut st = self.state.lock();
+        st.remove(event);
+        // An ordered lane may have been waiting behind it.
+        self.wake.notify_all();
+    }
+
+    /// Queues a delivery found at open. Senders start with [`Lane::start`].
+    pub(crate) fn restore(&self, event: EventId, due: u64, implied: bool) {
+        self.state.lock().insert(event, Slot { due, implied });
     }
 
     pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
@@ -78,26 +167,92 @@ impl Lane {
         self.kick(shared, &mut st);
     }
 
-    /// Queues a newly published delivery.
-    pub(crate) fn push(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId) {
+    /// Queues a delivery for an attempt at `due_ms` (a retry, a resend).
+    pub(crate) fn schedule(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        due_ms: u64,
+        event: EventId,
+        implied: bool,
+    ) {
         let mut st = self.state.lock();
-        st.ready.insert(event);
-        self.kick(shared, &mut st);
-    }
-
-    /// Queues a delivery for a later attempt at `due_ms`.
-    pub(crate) fn schedule(self: &Arc<Self>, shared: &Arc<Shared>, due_ms: u64, event: EventId) {
-        let mut st = self.state.lock();
-        st.retries.insert((due_ms, event));
+        st.insert(event, Slot { due: due_ms, implied });
         // A waiting thread may be sleeping towards a later retry.
         self.wake.notify_one();
         self.kick(shared, &mut st);
     }
 
-    /// Deliveries queued or waiting for a retry (not counting ones in flight).
-    pub(crate) fn queued(&self) -> usize {
+    /// Deliveries queued or waiting for a retry, and in flight.
+    pub(crate) fn depth(&self) -> (usize, usize) {
         let st = self.state.lock();
-        st.ready.len() + st.retries.len()
+        (st.pending.len(), st.in_flight.len())
+    }
+
+    /// Whether a delivery is queued or in flight here.
+    pub(crate) fn holds(&self, event: EventId) -> bool {
+        let st = self.state.lock();
+        st.pending.contains_key(&event) || st.in_flight.contains_key(&event)
+    }
+
+    /// The oldest delivery queued or in flight.
+    pub(crate) fn oldest(&self) -> Option<EventId> {
+        let st = self.state.lock();
+        let queued = st.pending.keys().next().copied();
+        let flying = st.in_flight.keys().next().copied();
+        queued.into_iter().chain(flying).min()
+    }
+
+    /// Queued and in-flight deliveries, oldest first, after `after`.
+    pub(crate) fn queued_after(&self, after: Option<EventId>, limit: usize) -> Vec<EventId> {
+        let st = self.state.lock();
+        let mut all: Vec<EventId> = st
+            .pending
+            .keys()
+            .chain(st.in_flight.keys())
+            .copied()
+            .filter(|e| after.is_none_or(|a| *e > a))
+            .collect();
+        all.sort_unstable();
+        all.truncate(limit);
+        all
+    }
+
+    /// The oldest delivery that has no key of its own yet. The queue
+    /// checkpoint may not pass it.
+    pub(crate) fn oldest_implied(&self) -> Option<EventId> {
+        let st = self.state.lock();
+        let queued = st.pending.iter().find(|(_, s)| s.implied).map(|(e, _)| *e);
+        let flying = st.in_flight.iter().find(|(_, i)| **i).map(|(e, _)| *e);
+        queued.into_iter().chain(flying).min()
+    }
+
+    /// Gives implied deliveries of events published before `before_ms`
+    /// their own key with `write` (which must not overwrite an existing
+    /// one), so the checkpoint can move past them. Held under the lane lock
+    /// so no sender takes one meanwhile.
+    pub(crate) fn materialize_older_than(
+        &self,
+        before_ms: u64,
+        mut write: impl FnMut(EventId, u64) -> Result<()>,
+    ) -> Result<usize> {
+        let mut st = self.state.lock();
+        let stale: Vec<(EventId, Slot)> = st
+            .pending
+            .iter()
+            .filter(|(e, s)| s.implied && s.due != RESERVED && e.timestamp_ms() < before_ms)
+            .map(|(e, s)| (*e, *s))
+            .collect();
+        for (event, slot) in &stale {
+            write(*event, slot.due)?;
+            st.insert(
+                *event,
+                Slot {
+                    due: slot.due,
+                    implied: false,
+                },
+            );
+        }
+        Ok(stale.len())
     }
 
     /// Stops the lane's threads after their current attempt; returns them to
@@ -112,10 +267,10 @@ impl Lane {
     /// Makes sure a thread will pick up the work: wakes an idle one, or
     /// starts one if the endpoint's concurrency allows.
     fn kick(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
-        if st.closed || shared.is_stopping() || !self.route.read().enabled {
+        if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
             return;
         }
-        if st.ready.is_empty() && st.retries.is_empty() {
+        if st.pending.is_empty() {
             return;
         }
         if st.idle > 0 {
@@ -137,23 +292,66 @@ impl Lane {
                 st.handles.push(handle);
             }
             // The work stays queued; the next push or retry tries again.
-            Err(e) => {
-                tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread")
-            }
+            Err(e) => tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread"),
         }
     }
 
     fn work(self: Arc<Self>, shared: &Arc<Shared>) {
         let _guard = WorkerGuard(&self);
-        while let Some(event) = self.next_job(shared) {
-            sender::deliver(shared, &self, event);
+        while let Some((event, implied)) = self.next_job(shared) {
+            let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+                sender::deliver(shared, &self, event, implied)
+            }));
+            if attempt.is_err() {
+                // A bug, not the receiver's doing: keep the delivery (its
+                // stored state is intact) and report the panic at shutdown.
+                shared.note_panic();
+                tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
+                self.schedule(shared, now_ms() + 1000, event, implied);
+            }
+            let mut st = self.state.lock();
+            st.in_flight.remove(&event);
+            if self.route.read().ordered {
+                // The next delivery in order may go now.
+                self.wake.notify_one();
+            }
         }
+    }
+
+    /// Picks the delivery to attempt now, if any; otherwise the time the
+    /// next one is due (`None`: nothing scheduled, wait for a wake-up).
+    fn pick(&self, st: &mut LaneState, now: u64) -> Result<(EventId, bool), Option<u64>> {
+        let (due, event) = if self.route.read().ordered {
+            // Strict publish order: only the oldest may go, and only when
+            // nothing is in flight.
+            if !st.in_flight.is_empty() {
+                return Err(None);
+            }
+            match st.pending.first_key_value() {
+                Some((event, slot)) => (slot.due, *event),
+                None => return Err(None),
+            }
+        } else {
+            match st.by_due.first() {
+                Some(&(due, event)) => (due, event),
+                None => return Err(None),
+            }
+        };
+        if due == RESERVED {
+            return Err(None);
+        }
+        if due > now {
+            return Err(Some(due));
+        }
+        let slot = st.remove(event).map_or(true, |s| s.implied);
+        st.in_flight.insert(event, slot);
+        Ok((event, slot))
     }
 
     /// Blocks until a delivery may be attempted. Returns `None`, with the
     /// thread already counted out, when the lane closes or stays idle for
     /// `sender_idle_timeout`.
-    fn next_job(&self, shared: &Shared) -> Option<EventId> {
+    fn next_job(&self, shared: &Shared) -> Option<(EventId, bool)> {
         let mut st = self.state.lock();
         let idle_since = Instant::now();
         loop {
@@ -161,20 +359,12 @@ impl Lane {
                 st.workers -= 1;
                 return None;
             }
-            let enabled = self.route.read().enabled;
             let now = now_ms();
             let mut next_due = None;
-            if enabled {
-                while let Some(&(due, event)) = st.retries.first() {
-                    if due > now {
-                        next_due = Some(due);
-                        break;
-                    }
-                    st.retries.pop_first();
-                    st.ready.insert(event);
-                }
-                if let Some(event) = st.ready.pop_first() {
-                    return Some(event);
+            if self.active.load(Ordering::SeqCst) {
+                match self.pick(&mut st, now) {
+                    Ok(job) => return Some(job),
+                    Err(due) => next_due = due,
                 }
             }
             let wait = match next_due {

@@ -23,34 +23,50 @@ mod lane;
 mod retry;
 mod sender;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::RwLock;
 
 pub(crate) use lane::Lane;
 pub(crate) use retry::RetryPolicy;
+pub(crate) use sender::test_send;
 
 use crate::config::Config;
-use crate::endpoint::{Endpoint, Format, Signing, SuccessPolicy};
+use crate::endpoint::{Endpoint, EndpointId, Format, Signing, SuccessPolicy};
+use crate::event::IdGenerator;
+use crate::notice::Notices;
 use crate::http::HttpClient;
 use crate::signing::SigningKey;
 use crate::store::Store;
 use crate::time;
 
-/// What every sender thread shares.
+/// What every sender thread, the janitor and the bus share.
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) http: HttpClient,
     pub(crate) config: Config,
+    pub(crate) ids: IdGenerator,
+    /// Every endpoint's lane; changed only with the bus's registry lock held.
+    pub(crate) lanes: RwLock<BTreeMap<EndpointId, Arc<Lane>>>,
+    pub(crate) notices: Notices,
+    pub(crate) published: AtomicU64,
     stopping: AtomicBool,
     panics: AtomicUsize,
 }
 
 impl Shared {
-    pub(crate) fn new(store: Store, http: HttpClient, config: Config) -> Self {
+    pub(crate) fn new(store: Store, http: HttpClient, config: Config, ids: IdGenerator) -> Self {
         Shared {
             http,
             store,
             config,
+            ids,
+            lanes: RwLock::new(BTreeMap::new()),
+            notices: Notices::default(),
+            published: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             panics: AtomicUsize::new(0),
         }
@@ -87,7 +103,8 @@ pub(crate) struct Route {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) concurrency: usize,
-    pub(crate) enabled: bool,
+    pub(crate) ordered: bool,
+    pub(crate) pause_after: Option<u32>,
 }
 
 impl Route {
@@ -117,8 +134,14 @@ impl Route {
                 config.retry_jitter,
             ),
             timeout: c.timeout.unwrap_or(config.timeout),
-            concurrency: c.concurrency.unwrap_or(config.concurrency) as usize,
-            enabled: endpoint.enabled,
+            // Strict order means one delivery at a time.
+            concurrency: if c.ordered {
+                1
+            } else {
+                c.concurrency.unwrap_or(config.concurrency) as usize
+            },
+            ordered: c.ordered,
+            pause_after: c.pause_after.unwrap_or(config.pause_after),
         }
     }
 

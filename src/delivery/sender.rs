@@ -1,48 +1,51 @@
-//! One delivery attempt, from the stored state to the recorded outcome.
+//! One delivery attempt, from the stored state to the recorded outcome, and
+//! what the outcome does to the endpoint (health, auto-pause, notices).
 //!
 //! The order of writes is what makes a crash safe:
 //!
-//! 1. Before any attempt after the first, the delivery is stored as
-//!    `InFlight { attempt }` and flushed. A restart therefore never sends a
-//!    lower attempt number than one a receiver may already have seen; it
-//!    resends the in-flight attempt with the same number. (Attempt 1 needs
-//!    no such write: the stored state already says 1.)
+//! 1. Before any attempt after the first of a round, the delivery is stored
+//!    as `InFlight { attempt }` and flushed. A restart therefore never sends
+//!    a lower attempt number than one a receiver may already have seen; it
+//!    resends the in-flight attempt with the same number. (The first attempt
+//!    needs no such write: the stored or implied state already says it.)
 //! 2. The request is built, signed with a fresh timestamp and sent.
-//! 3. The attempt log entry and the next delivery state are written in one
-//!    atomic batch, made durable by the background flush. If the process
-//!    dies before that, the attempt is made again after restart: delivery is
-//!    at least once.
+//! 3. The attempt log entry, then the delivery's next state, then the
+//!    endpoint's health are written, and made durable by the background
+//!    flush. If the process dies first, the attempt is made again after
+//!    open: delivery is at least once.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Lane, Route, Shared};
-use crate::endpoint::Signing;
+use crate::endpoint::{PauseReason, Signing};
 use crate::error::{Error, Result};
 use crate::event::EventId;
 use crate::formats;
 use crate::http::{HttpOutcome, HttpRequest};
-use crate::log::ErrorKind;
+use crate::log::{Attempt, ErrorKind, Trigger};
+use crate::notice::Notice;
 use crate::signing;
-use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState, EventRecord};
-use crate::time::now_ms;
+use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState, EventRecord, Mode};
+use crate::store::Stored;
+use crate::time::{self, now_ms};
 
 /// How long a delivery waits before being tried again after the store
 /// itself failed (full disk, I/O error).
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 
-pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId) {
+pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId, implied: bool) {
     if let Err(e) = try_deliver(shared, lane, event) {
         tracing::error!(endpoint = %lane.id, %event, error = %e, "storage failed around a delivery; will retry");
         let due = now_ms() + STORAGE_RETRY.as_millis() as u64;
-        lane.schedule(shared, due, event);
+        lane.schedule(shared, due, event, implied);
     }
 }
 
 fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Result<()> {
     let store = &shared.store;
-    let Some(delivery) = store.delivery(lane.id, event_id)? else {
-        // Removed with its endpoint.
+    let Some((delivery, stored)) = store.delivery(lane.id, event_id)? else {
+        // Removed with its endpoint, or its event is gone.
         return Ok(());
     };
     let route = lane.route();
@@ -53,7 +56,7 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
             due_ms,
         } => {
             if due_ms > now {
-                lane.schedule(shared, due_ms, event_id);
+                lane.schedule(shared, due_ms, event_id, stored == Stored::Implied);
                 return Ok(());
             }
             next_attempt
@@ -61,66 +64,151 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
         DeliveryState::InFlight { attempt } => attempt,
         DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => return Ok(()),
     };
-    if attempt > route.max_attempts {
+    let last_allowed = last_attempt(&delivery, route.max_attempts);
+    let mut stored = stored;
+    if attempt > last_allowed {
         // max_attempts was lowered below what this delivery already used.
         let state = DeliveryState::Failed {
             attempts: attempt - 1,
         };
-        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now))?;
+        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
         return Ok(());
     }
-    if attempt > 1 && delivery.state != (DeliveryState::InFlight { attempt }) {
+    if attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt }) {
         let state = DeliveryState::InFlight { attempt };
-        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now))?;
+        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
         store.commit()?;
+        stored = Stored::Pending;
     }
 
     let event = match store.event(event_id) {
         Ok(Some(event)) => event,
-        Ok(None) => {
-            return give_up(
-                shared,
-                lane,
-                event_id,
-                &delivery,
-                attempt,
-                "event record missing".into(),
-            )
-        }
+        Ok(None) => return give_up(shared, lane, event_id, &delivery, stored, attempt, "event record missing".into()),
         Err(Error::Corrupt { detail, .. }) => {
-            return give_up(
-                shared,
-                lane,
-                event_id,
-                &delivery,
-                attempt,
-                format!("event record corrupt: {detail}"),
-            )
+            let why = format!("event record corrupt: {detail}");
+            return give_up(shared, lane, event_id, &delivery, stored, attempt, why);
         }
         Err(e) => return Err(e),
     };
-    let mut outcome = send(shared, lane, &route, event_id, &event, attempt);
+    let _span = tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
+    let mut outcome = send(shared, lane.id, &route, event_id, &event, attempt);
     judge(&route, &mut outcome);
     let succeeded = outcome.error.is_none();
-    let next = route
+    let mut next = route
         .retry
-        .after_attempt(attempt, succeeded, route.max_attempts, now_ms());
+        .after_attempt(attempt - delivery.round_start + 1, succeeded, route.max_attempts, now_ms());
+    // after_attempt counts within the round; store absolute numbers.
+    next = match next {
+        DeliveryState::Waiting { due_ms, .. } => DeliveryState::Waiting {
+            next_attempt: attempt + 1,
+            due_ms: honour_retry_after(shared, &outcome, now_ms(), due_ms),
+        },
+        DeliveryState::Delivered { .. } => DeliveryState::Delivered { attempts: attempt },
+        DeliveryState::Failed { .. } | DeliveryState::InFlight { .. } => DeliveryState::Failed { attempts: attempt },
+    };
     tracing::debug!(
-        endpoint = %lane.id,
-        event = %event_id,
-        attempt,
         status = outcome.status,
         error = outcome.error.as_ref().map(|(k, _)| k.as_str()),
         duration_ms = outcome.duration.as_millis() as u64,
         "attempt finished"
     );
-    if let DeliveryState::Failed { attempts } = next {
-        tracing::warn!(endpoint = %lane.id, event = %event_id, attempts, "delivery failed after its last attempt");
-    }
-    let record = attempt_record(lane, event_id, attempt, now, &outcome);
-    store.record_attempt(&record, &updated(&delivery, next, now_ms()))?;
+    let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
+    store.record_attempt(&record, &updated(&delivery, next, now_ms()), stored)?;
+    lane.counters.attempt(attempt, succeeded);
+    after_outcome(shared, lane, event_id, &outcome, next)?;
     if let DeliveryState::Waiting { due_ms, .. } = next {
-        lane.schedule(shared, due_ms, event_id);
+        lane.schedule(shared, due_ms, event_id, false);
+    }
+    Ok(())
+}
+
+/// The number of the last attempt the delivery's current round allows.
+fn last_attempt(delivery: &DeliveryRecord, max_attempts: u32) -> u32 {
+    delivery.round_start + max_attempts.max(1) - 1
+}
+
+/// A 429 or 503 with `Retry-After` waits at least that long, within the
+/// bus's `max_retry_after`; never less than the scheduled delay.
+fn honour_retry_after(shared: &Shared, outcome: &HttpOutcome, now: u64, scheduled_due: u64) -> u64 {
+    let Some(asked) = outcome.retry_after else {
+        return scheduled_due;
+    };
+    if !matches!(outcome.status, Some(429 | 503)) {
+        return scheduled_due;
+    }
+    let asked = asked.min(shared.config.max_retry_after).as_millis() as u64;
+    scheduled_due.max(now.saturating_add(asked))
+}
+
+/// Health bookkeeping after an attempt: counters, auto-pause, notices.
+fn after_outcome(
+    shared: &Arc<Shared>,
+    lane: &Arc<Lane>,
+    event: EventId,
+    outcome: &HttpOutcome,
+    next: DeliveryState,
+) -> Result<()> {
+    let now = now_ms();
+    let route = lane.route();
+    let mut notices = Vec::new();
+    let pause_after = route.pause_after;
+    lane.update_health(shared, |h| {
+        match next {
+            DeliveryState::Delivered { .. } => {
+                if h.consecutive_failed_attempts > 0 || h.consecutive_failed_deliveries > 0 {
+                    notices.push(Notice::EndpointRecovered { endpoint: lane.id });
+                }
+                h.consecutive_failed_attempts = 0;
+                h.consecutive_failed_deliveries = 0;
+                h.last_success_ms = Some(now);
+            }
+            _ => {
+                h.consecutive_failed_attempts += 1;
+                h.last_failure_ms = Some(now);
+                if let DeliveryState::Failed { attempts } = next {
+                    h.consecutive_failed_deliveries += 1;
+                    notices.push(Notice::DeliveryExhausted {
+                        endpoint: lane.id,
+                        event,
+                        attempts,
+                    });
+                }
+            }
+        }
+        if h.mode == Mode::Active {
+            let reason = if outcome.status == Some(410) {
+                Some(PauseReason::Gone)
+            } else {
+                pause_after
+                    .filter(|n| h.consecutive_failed_deliveries >= *n)
+                    .map(PauseReason::ConsecutiveFailures)
+            };
+            if let Some(reason) = reason {
+                h.mode = Mode::Paused {
+                    reason,
+                    since_ms: now,
+                };
+                notices.push(Notice::EndpointPaused {
+                    endpoint: lane.id,
+                    reason,
+                });
+            }
+        }
+    })?;
+    match next {
+        DeliveryState::Delivered { .. } => lane.counters.delivered(),
+        DeliveryState::Failed { attempts } => {
+            lane.counters.exhausted();
+            tracing::warn!(endpoint = %lane.id, %event, attempts, "delivery failed after its last attempt");
+        }
+        _ => {}
+    }
+    if notices.iter().any(|n| matches!(n, Notice::EndpointPaused { .. })) {
+        // A pause must survive a crash like any endpoint change.
+        shared.store.commit()?;
+    }
+    for notice in notices {
+        shared.notices.emit(notice);
     }
     Ok(())
 }
@@ -128,24 +216,22 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
 /// Builds, signs and posts one attempt.
 fn send(
     shared: &Shared,
-    lane: &Lane,
+    endpoint: crate::endpoint::EndpointId,
     route: &Route,
     event_id: EventId,
     event: &EventRecord,
     attempt: u32,
 ) -> HttpOutcome {
     let now = SystemTime::now();
-    let keys = route.active_keys(crate::time::to_ms(now));
+    let keys = route.active_keys(time::to_ms(now));
     let secret_for_body = match route.signing {
         Signing::SecretInBody => keys.first().map(|k| k.text.as_str()),
         _ => None,
     };
-    let input = formats::input(event_id, event, attempt, lane.id, secret_for_body);
+    let input = formats::input(event_id, event, attempt, endpoint, secret_for_body);
     let body = match formats::build(&route.format, &shared.config.envelopes, &input) {
         Ok(body) => body,
-        Err(why) => {
-            return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}"))
-        }
+        Err(why) => return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}")),
     };
     let msg_id = event_id.to_string();
     let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -153,13 +239,7 @@ fn send(
     headers.push(("content-type".to_string(), body.content_type));
     headers.push(("webhook-id".to_string(), msg_id.clone()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    headers.extend(signing::headers(
-        &route.signing,
-        &keys,
-        &msg_id,
-        timestamp,
-        &body.bytes,
-    ));
+    headers.extend(signing::headers(&route.signing, &keys, &msg_id, timestamp, &body.bytes));
     headers.extend(body.headers);
     headers.extend(route.headers.iter().cloned());
     shared.http.post(&HttpRequest {
@@ -168,6 +248,18 @@ fn send(
         body: &body.bytes,
         timeout: route.timeout,
     })
+}
+
+/// Sends one event to an endpoint now, the way a real attempt would be
+/// sent, and reports the outcome without storing anything.
+pub(crate) fn test_send(shared: &Shared, lane: &Lane, event_id: EventId, event: &EventRecord) -> Attempt {
+    let route = lane.route();
+    let started = now_ms();
+    let mut outcome = send(shared, lane.id, &route, event_id, event, 1);
+    judge(&route, &mut outcome);
+    let mut attempt = Attempt::from(attempt_record(lane.id, event_id, 1, true, started, &outcome));
+    attempt.trigger = Trigger::Test;
+    attempt
 }
 
 /// Decides whether an answer counts as delivered: the endpoint's success
@@ -179,10 +271,7 @@ fn judge(route: &Route, outcome: &mut HttpOutcome) {
         return;
     }
     if (300..400).contains(&status) {
-        outcome.error = Some((
-            ErrorKind::Redirect,
-            format!("redirect {status} not followed"),
-        ));
+        outcome.error = Some((ErrorKind::Redirect, format!("redirect {status} not followed")));
     } else if !route.success.accepts(status) {
         outcome.error = Some((ErrorKind::Status, format!("status {status}")));
     }
@@ -194,30 +283,33 @@ fn give_up(
     lane: &Lane,
     event_id: EventId,
     delivery: &DeliveryRecord,
+    stored: Stored,
     attempt: u32,
     why: String,
 ) -> Result<()> {
     tracing::error!(endpoint = %lane.id, event = %event_id, reason = %why, "delivery abandoned");
     let now = now_ms();
     let outcome = HttpOutcome::failed(ErrorKind::Other, why);
-    let record = attempt_record(lane, event_id, attempt, now, &outcome);
+    let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
     let state = DeliveryState::Failed { attempts: attempt };
     shared
         .store
-        .record_attempt(&record, &updated(delivery, state, now))
+        .record_attempt(&record, &updated(delivery, state, now), stored)
 }
 
 fn attempt_record(
-    lane: &Lane,
+    endpoint: crate::endpoint::EndpointId,
     event_id: EventId,
     attempt: u32,
+    manual: bool,
     started_ms: u64,
     outcome: &HttpOutcome,
 ) -> AttemptRecord {
     AttemptRecord {
-        endpoint: lane.id.as_u64(),
+        endpoint: endpoint.as_u64(),
         event: event_id.as_u128(),
         attempt,
+        manual,
         started_ms,
         duration_us: outcome.duration.as_micros().min(u64::MAX as u128) as u64,
         status: outcome.status,
@@ -232,7 +324,7 @@ fn attempt_record(
 fn updated(delivery: &DeliveryRecord, state: DeliveryState, now: u64) -> DeliveryRecord {
     DeliveryRecord {
         state,
-        created_ms: delivery.created_ms,
         updated_ms: now,
+        ..delivery.clone()
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct HttpOutcome {
     pub(crate) body: Vec<u8>,
     pub(crate) truncated: bool,
     pub(crate) duration: Duration,
+    /// The `Retry-After` the receiver asked for, if any.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 pub(crate) struct HttpClient {
@@ -48,6 +50,7 @@ impl HttpOutcome {
             body: Vec::new(),
             truncated: false,
             duration: Duration::ZERO,
+            retry_after: None,
         }
     }
 }
@@ -107,17 +110,17 @@ impl HttpClient {
         for (name, value) in req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let mut outcome = HttpOutcome {
-            status: None,
-            error: None,
-            body: Vec::new(),
-            truncated: false,
-            duration: Duration::ZERO,
-        };
+        let mut outcome = HttpOutcome::failed(ErrorKind::Other, String::new());
+        outcome.error = None;
         match builder.send(req.body) {
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 outcome.status = Some(status);
+                outcome.retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
                 // Read at most one byte past the limit, to know whether the
                 // body was longer. The rest is never read; the connection is
                 // then dropped instead of returned to the pool.
@@ -141,6 +144,16 @@ impl HttpClient {
         outcome.duration = started.elapsed();
         outcome
     }
+}
+
+/// `Retry-After` is either seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// Maps a ureq error to an error kind and a message for the log.
@@ -179,4 +192,21 @@ fn classify(e: ureq::Error) -> (ErrorKind, String) {
         other => other.to_string(),
     };
     (kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(90);
+        let d = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-5"), None);
+    }
 }

@@ -49,6 +49,8 @@ mod tests {
             },
             created_ms: 1,
             updated_ms: 2,
+            round_start: 1,
+            manual: false,
         };
         let bytes = encode(&rec);
         let back: DeliveryRecord = decode("delivery", &bytes).unwrap();

@@ -1,56 +1,91 @@
 //! The key layout of the database: one sled tree, one leading byte per record
 //! kind, integers big-endian so that iteration order is id order.
 //!
-//! | key                                   | value            |
-//! |---------------------------------------|------------------|
-//! | `m` `format`                          | format version    |
-//! | `n` endpoint(u64)                     | EndpointRecord   |
-//! | `e` event(u128)                       | EventRecord      |
-//! | `d` endpoint(u64) event(u128)         | DeliveryRecord   |
-//! | `a` endpoint(u64) seq(u64)            | AttemptRecord    |
-//! | `x` event(u128) seq(u64)              | endpoint(u64)    |
+//! | key                              | value                 |
+//! |----------------------------------|-----------------------|
+//! | `m` `format`                     | format version        |
+//! | `m` `checkpoint`                 | event id (u128)       |
+//! | `n` endpoint(u64)                | EndpointRecord        |
+//! | `s` endpoint(u64)                | EndpointStateRecord   |
+//! | `e` event(u128)                  | EventRecord           |
+//! | `p` endpoint(u64) event(u128)    | DeliveryRecord        |
+//! | `f` endpoint(u64) event(u128)    | DeliveryRecord        |
+//! | `a` endpoint(u64) seq(u64)       | AttemptRecord         |
+//! | `x` event(u128) seq(u64)         | endpoint(u64)         |
+//! | `g` seq(u64)                     | endpoint(u64)         |
+//! | `k` idempotency key              | IdempotencyRecord     |
 //!
-//! `d` keys of one endpoint sort by event id, which is publish order: the
-//! endpoint's queue. `a` keys sort by a database-wide counter, so an
-//! endpoint's log reads newest-first by iterating backwards; `x` indexes the
-//! same attempts by event.
+//! Deliveries have no key of their own until their first attempt: the
+//! event's `targets` imply them. After an attempt they live under `p`
+//! (pending: waiting for a retry, or in flight) or `f` (finished). Below the
+//! checkpoint every delivery has such a key, so open only reads the events
+//! above it. `a` keys sort by a database-wide counter, so an endpoint's log
+//! reads newest-first backwards; `x` and `g` index the same attempts by
+//! event and across endpoints.
 
 use crate::endpoint::EndpointId;
 use crate::event::EventId;
 
 pub(crate) const FORMAT_KEY: &[u8] = b"mformat";
+pub(crate) const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
 pub(crate) const ENDPOINT: u8 = b'n';
+pub(crate) const ENDPOINT_STATE: u8 = b's';
 pub(crate) const EVENT: u8 = b'e';
-pub(crate) const DELIVERY: u8 = b'd';
+pub(crate) const PENDING: u8 = b'p';
+pub(crate) const FINISHED: u8 = b'f';
 pub(crate) const ATTEMPT: u8 = b'a';
 pub(crate) const ATTEMPT_BY_EVENT: u8 = b'x';
+pub(crate) const ATTEMPT_GLOBAL: u8 = b'g';
+pub(crate) const IDEMPOTENCY: u8 = b'k';
+
+fn with_u64(tag: u8, v: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = tag;
+    k[1..].copy_from_slice(&v.to_be_bytes());
+    k
+}
+
+fn with_u128(tag: u8, v: u128) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = tag;
+    k[1..].copy_from_slice(&v.to_be_bytes());
+    k
+}
 
 pub(crate) fn endpoint(id: EndpointId) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = ENDPOINT;
-    k[1..].copy_from_slice(&id.0.to_be_bytes());
-    k
+    with_u64(ENDPOINT, id.0)
+}
+
+pub(crate) fn endpoint_state(id: EndpointId) -> [u8; 9] {
+    with_u64(ENDPOINT_STATE, id.0)
 }
 
 pub(crate) fn event(id: EventId) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = EVENT;
-    k[1..].copy_from_slice(&id.as_u128().to_be_bytes());
-    k
+    with_u128(EVENT, id.as_u128())
 }
 
-pub(crate) fn delivery(ep: EndpointId, ev: EventId) -> [u8; 25] {
+fn delivery(tag: u8, ep: EndpointId, ev: EventId) -> [u8; 25] {
     let mut k = [0u8; 25];
-    k[0] = DELIVERY;
+    k[0] = tag;
     k[1..9].copy_from_slice(&ep.0.to_be_bytes());
     k[9..].copy_from_slice(&ev.as_u128().to_be_bytes());
     k
 }
 
-pub(crate) fn deliveries_of(ep: EndpointId) -> [u8; 9] {
-    let mut k = endpoint(ep);
-    k[0] = DELIVERY;
-    k
+pub(crate) fn pending(ep: EndpointId, ev: EventId) -> [u8; 25] {
+    delivery(PENDING, ep, ev)
+}
+
+pub(crate) fn finished(ep: EndpointId, ev: EventId) -> [u8; 25] {
+    delivery(FINISHED, ep, ev)
+}
+
+pub(crate) fn pending_of(ep: EndpointId) -> [u8; 9] {
+    with_u64(PENDING, ep.0)
+}
+
+pub(crate) fn finished_of(ep: EndpointId) -> [u8; 9] {
+    with_u64(FINISHED, ep.0)
 }
 
 pub(crate) fn attempt(ep: EndpointId, seq: u64) -> [u8; 17] {
@@ -62,9 +97,7 @@ pub(crate) fn attempt(ep: EndpointId, seq: u64) -> [u8; 17] {
 }
 
 pub(crate) fn attempts_of(ep: EndpointId) -> [u8; 9] {
-    let mut k = endpoint(ep);
-    k[0] = ATTEMPT;
-    k
+    with_u64(ATTEMPT, ep.0)
 }
 
 pub(crate) fn attempt_by_event(ev: EventId, seq: u64) -> [u8; 25] {
@@ -76,8 +109,17 @@ pub(crate) fn attempt_by_event(ev: EventId, seq: u64) -> [u8; 25] {
 }
 
 pub(crate) fn attempts_by_event(ev: EventId) -> [u8; 17] {
-    let mut k = event(ev);
-    k[0] = ATTEMPT_BY_EVENT;
+    with_u128(ATTEMPT_BY_EVENT, ev.as_u128())
+}
+
+pub(crate) fn attempt_global(seq: u64) -> [u8; 9] {
+    with_u64(ATTEMPT_GLOBAL, seq)
+}
+
+pub(crate) fn idempotency(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(IDEMPOTENCY);
+    k.extend_from_slice(key.as_bytes());
     k
 }
 
@@ -88,10 +130,7 @@ pub(crate) fn u64_at(key: &[u8], at: usize) -> Option<u64> {
 
 /// Reads a big-endian u128 at `at`; `None` if the key is too short.
 pub(crate) fn u128_at(key: &[u8], at: usize) -> Option<u128> {
-    key.get(at..at + 16)?
-        .try_into()
-        .ok()
-        .map(u128::from_be_bytes)
+    key.get(at..at + 16)?.try_into().ok().map(u128::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -100,11 +139,12 @@ mod tests {
 
     #[test]
     fn delivery_keys_sort_by_endpoint_then_event() {
-        let a = delivery(EndpointId(1), EventId::from_u128(u128::MAX));
-        let b = delivery(EndpointId(2), EventId::from_u128(0));
-        let c = delivery(EndpointId(2), EventId::from_u128(1));
+        let a = pending(EndpointId(1), EventId::from_u128(u128::MAX));
+        let b = pending(EndpointId(2), EventId::from_u128(0));
+        let c = pending(EndpointId(2), EventId::from_u128(1));
         assert!(a < b && b < c);
-        assert!(b.starts_with(&deliveries_of(EndpointId(2))));
+        assert!(b.starts_with(&pending_of(EndpointId(2))));
+        assert!(!finished(EndpointId(2), EventId::from_u128(1)).starts_with(&pending_of(EndpointId(2))));
         assert_eq!(u64_at(&c, 1), Some(2));
         assert_eq!(u128_at(&c, 9), Some(1));
         assert_eq!(u128_at(&c, 10), None);

@@ -1,9 +1,11 @@
 //! Storage: the sled database and everything written to it. The only module
 //! that knows keys, trees and the record encoding.
 //!
-//! Writes that change more than one record go through one `Batch`, which
-//! sled applies atomically. Durability comes from [`Store::commit`], a
-//! group-committed `flush`.
+//! Every write is a plain insert or remove: sled's atomic `Batch` seals its
+//! write buffer twice per call (two syncs per publish, measured), so records
+//! are laid out for single-key atomicity instead and multi-key updates are
+//! ordered so that a crash between them is harmless. Durability comes from
+//! [`Store::commit`], a group-committed `flush`.
 
 mod codec;
 mod commit;
@@ -14,14 +16,17 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use sled::{Batch, IVec};
+use sled::IVec;
 
 use crate::config::Config;
 use crate::endpoint::EndpointId;
 use crate::error::{Error, Result};
 use crate::event::EventId;
 use commit::GroupCommit;
-use records::{AttemptRecord, DeliveryRecord, EndpointRecord, EventRecord};
+use records::{
+    AttemptRecord, DeliveryRecord, DeliveryState, EndpointRecord, EndpointStateRecord, EventRecord,
+    IdempotencyRecord,
+};
 
 /// Version of the database layout (keys and trees) written by this build.
 const FORMAT_VERSION: u8 = 1;
@@ -31,11 +36,23 @@ pub(crate) struct Store {
     group: GroupCommit,
 }
 
-/// One stored delivery that has not finished, found at open.
+/// One delivery that has not finished, found at open.
 pub(crate) struct Unfinished {
     pub(crate) endpoint: EndpointId,
     pub(crate) event: EventId,
     pub(crate) record: DeliveryRecord,
+    pub(crate) stored: Stored,
+}
+
+/// Where a delivery's state was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Only implied by its event's targets: no attempt recorded yet.
+    Implied,
+    /// A `p` key: waiting for a retry or in flight.
+    Pending,
+    /// An `f` key: delivered or failed.
+    Finished,
 }
 
 impl Store {
@@ -125,6 +142,7 @@ impl Store {
 
     // ----- endpoints -----
 
+    /// Stores an endpoint's settings and makes them durable.
     pub(crate) fn put_endpoint(&self, id: EndpointId, rec: &EndpointRecord) -> Result<()> {
         self.db.insert(keys::endpoint(id), codec::encode(rec))?;
         self.commit()
@@ -144,107 +162,260 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes an endpoint and its queue. Its delivery log stays.
-    pub(crate) fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
-        let mut batch = Batch::default();
-        batch.remove(&keys::endpoint(id));
-        for item in self.db.scan_prefix(keys::deliveries_of(id)).keys() {
-            batch.remove(item?);
+    /// An endpoint's state; a missing or unreadable one reads as the default
+    /// (active, no history), reported through `tracing` if unreadable.
+    pub(crate) fn endpoint_state(&self, id: EndpointId) -> Result<EndpointStateRecord> {
+        match decode_opt("endpoint state", self.db.get(keys::endpoint_state(id))?) {
+            Ok(state) => Ok(state.unwrap_or_default()),
+            Err(e) => {
+                tracing::error!(endpoint = %id, error = %e, "endpoint state unreadable; using defaults");
+                Ok(EndpointStateRecord::default())
+            }
         }
-        self.db.apply_batch(batch)?;
+    }
+
+    /// Stores an endpoint's state. Not yet durable: the caller commits when
+    /// it must.
+    pub(crate) fn put_endpoint_state(&self, id: EndpointId, rec: &EndpointStateRecord) -> Result<()> {
+        self.db.insert(keys::endpoint_state(id), codec::encode(rec))?;
+        Ok(())
+    }
+
+    /// Removes an endpoint and its queue. Its finished deliveries and its
+    /// delivery log stay.
+    pub(crate) fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
+        // The settings go first: deliveries to an endpoint that no longer
+        // exists are ignored at open, so a crash halfway is harmless.
+        self.db.remove(keys::endpoint(id))?;
+        self.db.remove(keys::endpoint_state(id))?;
+        for key in self.db.scan_prefix(keys::pending_of(id)).keys() {
+            self.db.remove(key?)?;
+        }
         self.commit()
     }
 
-    // ----- events and deliveries -----
+    // ----- events -----
 
-    /// Writes an event and its deliveries atomically. Not yet durable: the
-    /// caller commits.
-    pub(crate) fn insert_event(
-        &self,
-        id: EventId,
-        event: &EventRecord,
-        endpoints: &[EndpointId],
-        now_ms: u64,
-    ) -> Result<()> {
-        let mut batch = Batch::default();
-        batch.insert(&keys::event(id), codec::encode(event));
-        let delivery = codec::encode(&DeliveryRecord {
-            state: records::DeliveryState::Waiting {
-                next_attempt: 1,
-                due_ms: now_ms,
-            },
-            created_ms: now_ms,
-            updated_ms: now_ms,
-        });
-        for ep in endpoints {
-            batch.insert(&keys::delivery(*ep, id), delivery.clone());
-        }
-        Ok(self.db.apply_batch(batch)?)
+    /// Writes an event, which implies its first delivery to each target.
+    /// One insert, so it is atomic. Not yet durable: the caller commits.
+    pub(crate) fn insert_event(&self, id: EventId, event: &EventRecord) -> Result<()> {
+        self.db.insert(keys::event(id), codec::encode(event))?;
+        Ok(())
     }
 
     pub(crate) fn event(&self, id: EventId) -> Result<Option<EventRecord>> {
         decode_opt("event", self.db.get(keys::event(id))?)
     }
 
-    pub(crate) fn delivery(&self, ep: EndpointId, ev: EventId) -> Result<Option<DeliveryRecord>> {
-        decode_opt("delivery", self.db.get(keys::delivery(ep, ev))?)
+    pub(crate) fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        decode_opt("idempotency key", self.db.get(keys::idempotency(key))?)
     }
 
-    /// Overwrites a delivery's state. Not yet durable: the caller commits
-    /// when it must.
+    /// Remembers an idempotency key. Written after its event, so a key
+    /// never points to an event that was not written.
+    pub(crate) fn put_idempotency(&self, key: &str, rec: &IdempotencyRecord) -> Result<()> {
+        self.db.insert(keys::idempotency(key), codec::encode(rec))?;
+        Ok(())
+    }
+
+    // ----- deliveries -----
+
+    /// Where a delivery stands, and where that was read from. `None` if the
+    /// event was not queued for the endpoint.
+    pub(crate) fn delivery(
+        &self,
+        ep: EndpointId,
+        ev: EventId,
+    ) -> Result<Option<(DeliveryRecord, Stored)>> {
+        if let Some(v) = self.db.get(keys::pending(ep, ev))? {
+            return Ok(Some((codec::decode("delivery", &v)?, Stored::Pending)));
+        }
+        if let Some(v) = self.db.get(keys::finished(ep, ev))? {
+            return Ok(Some((codec::decode("delivery", &v)?, Stored::Finished)));
+        }
+        Ok(self.event(ev)?.and_then(|e| {
+            e.targets
+                .contains(&ep.0)
+                .then(|| (DeliveryRecord::implied(e.created_ms), Stored::Implied))
+        }))
+    }
+
+    /// Whether a delivery has a key of its own (`p` or `f`).
+    pub(crate) fn has_delivery_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
+        Ok(self.db.contains_key(keys::pending(ep, ev))? || self.db.contains_key(keys::finished(ep, ev))?)
+    }
+
+    /// Stores an unfinished delivery's state (waiting or in flight). Not yet
+    /// durable: the caller commits when it must.
+    pub(crate) fn put_pending(&self, ep: EndpointId, ev: EventId, rec: &DeliveryRecord) -> Result<()> {
+        self.db.insert(keys::pending(ep, ev), codec::encode(rec))?;
+        Ok(())
+    }
+
+    /// Stores a delivery's new state: under `p` while unfinished, under `f`
+    /// once finished (written before the `p` key is removed, so a crash in
+    /// between leaves both and `f` wins).
     pub(crate) fn put_delivery(
         &self,
         ep: EndpointId,
         ev: EventId,
         rec: &DeliveryRecord,
+        was: Stored,
     ) -> Result<()> {
-        self.db.insert(keys::delivery(ep, ev), codec::encode(rec))?;
+        if rec.state.is_finished() {
+            self.db.insert(keys::finished(ep, ev), codec::encode(rec))?;
+            if was == Stored::Pending {
+                self.db.remove(keys::pending(ep, ev))?;
+            }
+        } else {
+            self.db.insert(keys::pending(ep, ev), codec::encode(rec))?;
+            if was == Stored::Finished {
+                self.db.remove(keys::finished(ep, ev))?;
+            }
+        }
         Ok(())
     }
 
-    /// Records an attempt and the delivery state it led to, atomically. The
-    /// background flusher makes it durable; if the process dies first, the
-    /// delivery is found unfinished at open and attempted again.
+    /// Records an attempt, then the delivery state it led to. The log entry
+    /// is written first: a crash in between repeats the attempt, it never
+    /// loses its record. Made durable by the background flusher; if the
+    /// process dies first, the delivery is attempted again after open.
     pub(crate) fn record_attempt(
         &self,
         attempt: &AttemptRecord,
         delivery: &DeliveryRecord,
+        was: Stored,
     ) -> Result<()> {
         let ep = EndpointId(attempt.endpoint);
         let ev = EventId::from_u128(attempt.event);
         let seq = self.db.generate_id()?;
-        let mut batch = Batch::default();
-        batch.insert(&keys::attempt(ep, seq), codec::encode(attempt));
-        batch.insert(&keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes());
+        self.db.insert(keys::attempt(ep, seq), codec::encode(attempt))?;
+        self.db.insert(keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes())?;
+        self.db.insert(keys::attempt_global(seq), &ep.0.to_be_bytes())?;
         // The endpoint may have been deleted while the attempt ran: then its
         // queue is gone and must not be recreated.
         if self.db.contains_key(keys::endpoint(ep))? {
-            batch.insert(&keys::delivery(ep, ev), codec::encode(delivery));
+            self.put_delivery(ep, ev, delivery, was)?;
         }
-        Ok(self.db.apply_batch(batch)?)
+        Ok(())
     }
 
-    /// Every delivery not yet delivered or failed, in (endpoint, event)
-    /// order. Undecodable records are returned as errors to report and skip.
-    pub(crate) fn unfinished(&self) -> Result<Vec<Result<Unfinished>>> {
+    /// Every unfinished delivery: the `p` keys, then the implied first
+    /// deliveries of events from `checkpoint` on that have no key yet.
+    /// Undecodable records are returned as errors to report and skip.
+    pub(crate) fn unfinished(&self, checkpoint: EventId) -> Result<Vec<Result<Unfinished>>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix([keys::DELIVERY]) {
+        for item in self.db.scan_prefix([keys::PENDING]) {
             let (k, v) = item?;
             let (Some(ep), Some(ev)) = (keys::u64_at(&k, 1), keys::u128_at(&k, 9)) else {
-                out.push(Err(Error::Corrupt {
-                    what: "delivery key",
-                    detail: format!("{} bytes", k.len()),
-                }));
+                out.push(Err(corrupt_key("delivery", &k)));
                 continue;
             };
-            match codec::decode::<DeliveryRecord>("delivery", &v) {
-                Ok(record) if record.state.is_finished() => {}
-                Ok(record) => out.push(Ok(Unfinished {
-                    endpoint: EndpointId(ep),
-                    event: EventId::from_u128(ev),
-                    record,
-                })),
-                Err(e) => out.push(Err(e)),
+            let (ep, ev) = (EndpointId(ep), EventId::from_u128(ev));
+            if self.db.contains_key(keys::finished(ep, ev))? {
+                // Finished, and the crash came before the p key was removed.
+                self.db.remove(keys::pending(ep, ev))?;
+                continue;
+            }
+            out.push(codec::decode::<DeliveryRecord>("delivery", &v).map(|record| Unfinished {
+                endpoint: ep,
+                event: ev,
+                record,
+                stored: Stored::Pending,
+            }));
+        }
+        for item in self.db.range(keys::event(checkpoint)..).take_while(|r| {
+            r.as_ref().map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
+        }) {
+            let (k, v) = item?;
+            let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
+                out.push(Err(corrupt_key("event", &k)));
+                continue;
+            };
+            let event: EventRecord = match codec::decode("event", &v) {
+                Ok(e) => e,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            for &target in &event.targets {
+                let ep = EndpointId(target);
+                if self.db.contains_key(keys::pending(ep, ev))?
+                    || self.db.contains_key(keys::finished(ep, ev))?
+                {
+                    continue;
+                }
+                out.push(Ok(Unfinished {
+                    endpoint: ep,
+                    event: ev,
+                    record: DeliveryRecord::implied(event.created_ms),
+                    stored: Stored::Implied,
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Event id below which every delivery has its own key.
+    pub(crate) fn checkpoint(&self) -> Result<EventId> {
+        let v = self.db.get(keys::CHECKPOINT_KEY)?;
+        Ok(EventId::from_u128(v.and_then(|v| keys::u128_at(&v, 0)).unwrap_or(0)))
+    }
+
+    /// Moves the checkpoint. The caller has made the keys it relies on
+    /// durable first.
+    pub(crate) fn set_checkpoint(&self, id: EventId) -> Result<()> {
+        self.db.insert(keys::CHECKPOINT_KEY, &id.as_u128().to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Finished deliveries of an endpoint whose state `keep` accepts,
+    /// newest event first, below `before` if given.
+    pub(crate) fn finished_deliveries(
+        &self,
+        ep: EndpointId,
+        before: Option<EventId>,
+        limit: usize,
+        keep: impl Fn(&DeliveryState) -> bool,
+    ) -> Result<Vec<(EventId, DeliveryRecord)>> {
+        let prefix = keys::finished_of(ep);
+        let upper = match before {
+            Some(ev) => keys::finished(ep, ev).to_vec(),
+            None => {
+                let mut k = prefix.to_vec();
+                k.extend_from_slice(&[0xff; 17]);
+                k
+            }
+        };
+        let mut out = Vec::new();
+        for item in self.db.range(prefix.to_vec()..upper).rev() {
+            let (k, v) = item?;
+            let Some(ev) = keys::u128_at(&k, 9) else {
+                continue;
+            };
+            let rec: DeliveryRecord = codec::decode("delivery", &v)?;
+            if keep(&rec.state) {
+                out.push((EventId::from_u128(ev), rec));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Failed deliveries of an endpoint last changed at or after `since_ms`.
+    pub(crate) fn failed_since(&self, ep: EndpointId, since_ms: u64) -> Result<Vec<(EventId, DeliveryRecord)>> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(keys::finished_of(ep)) {
+            let (k, v) = item?;
+            let Some(ev) = keys::u128_at(&k, 9) else {
+                continue;
+            };
+            let rec: DeliveryRecord = codec::decode("delivery", &v)?;
+            if matches!(rec.state, DeliveryState::Failed { .. }) && rec.updated_ms >= since_ms {
+                out.push((EventId::from_u128(ev), rec));
             }
         }
         Ok(out)
@@ -252,39 +423,178 @@ impl Store {
 
     // ----- the delivery log -----
 
-    pub(crate) fn attempts_for_event(&self, ev: EventId) -> Result<Vec<AttemptRecord>> {
+    fn attempt_at(&self, ep: u64, seq: u64) -> Result<Option<AttemptRecord>> {
+        decode_opt("attempt", self.db.get(keys::attempt(EndpointId(ep), seq))?)
+    }
+
+    pub(crate) fn attempts_for_event(&self, ev: EventId) -> Result<Vec<(u64, AttemptRecord)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(keys::attempts_by_event(ev)) {
             let (k, v) = item?;
             let (Some(seq), Some(ep)) = (keys::u64_at(&k, 17), keys::u64_at(&v, 0)) else {
                 continue;
             };
-            if let Some(bytes) = self.db.get(keys::attempt(EndpointId(ep), seq))? {
-                out.push(codec::decode("attempt", &bytes)?);
+            if let Some(rec) = self.attempt_at(ep, seq)? {
+                out.push((seq, rec));
             }
         }
         Ok(out)
     }
 
-    /// The `limit` most recent attempts to an endpoint, newest first.
-    pub(crate) fn attempts_for_endpoint(
+    /// Attempts newest first, optionally of one endpoint, with sequence
+    /// numbers below `before`; `keep` filters, and the walk stops after
+    /// `limit` kept ones. Returns each with its sequence number (the cursor).
+    pub(crate) fn attempts_newest_first(
         &self,
-        ep: EndpointId,
+        endpoint: Option<EndpointId>,
+        before: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<AttemptRecord>> {
-        self.db
-            .scan_prefix(keys::attempts_of(ep))
-            .values()
-            .rev()
-            .take(limit)
-            .map(|v| codec::decode("attempt", &v?))
-            .collect()
+        mut keep: impl FnMut(&AttemptRecord) -> bool,
+    ) -> Result<Vec<(u64, AttemptRecord)>> {
+        let before = before.unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let mut take = |seq: u64, rec: AttemptRecord| {
+            if keep(&rec) {
+                out.push((seq, rec));
+            }
+            out.len() < limit
+        };
+        match endpoint {
+            Some(ep) => {
+                let range = keys::attempts_of(ep).to_vec()..keys::attempt(ep, before).to_vec();
+                for item in self.db.range(range).rev() {
+                    let (k, v) = item?;
+                    let Some(seq) = keys::u64_at(&k, 9) else {
+                        continue;
+                    };
+                    if !take(seq, codec::decode("attempt", &v)?) {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let range = [keys::ATTEMPT_GLOBAL].to_vec()..keys::attempt_global(before).to_vec();
+                for item in self.db.range(range).rev() {
+                    let (k, v) = item?;
+                    let (Some(seq), Some(ep)) = (keys::u64_at(&k, 1), keys::u64_at(&v, 0)) else {
+                        continue;
+                    };
+                    if let Some(rec) = self.attempt_at(ep, seq)? {
+                        if !take(seq, rec) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- retention -----
+
+    /// Deletes events older than `cutoff` (and below the checkpoint) whose
+    /// every delivery succeeded, with their deliveries, attempts and
+    /// idempotency key. Events with a pending or failed delivery stay.
+    /// Looks at no more than `budget` events from `from` on; returns how
+    /// many were purged and where to go on next time (`None`: the end was
+    /// reached, start over).
+    pub(crate) fn purge_delivered(
+        &self,
+        from: EventId,
+        cutoff: EventId,
+        budget: usize,
+    ) -> Result<(usize, Option<EventId>)> {
+        let upper = cutoff.min(self.checkpoint()?);
+        let mut purged = 0;
+        let mut seen = 0;
+        for item in self.db.range(keys::event(from)..keys::event(upper)) {
+            let (k, v) = item?;
+            let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
+                continue;
+            };
+            seen += 1;
+            if seen > budget {
+                return Ok((purged, Some(ev)));
+            }
+            let Ok(event) = codec::decode::<EventRecord>("event", &v) else {
+                // Reported at open; an unreadable event is kept for inspection.
+                continue;
+            };
+            if !self.all_delivered(ev, &event)? {
+                continue;
+            }
+            for item in self.db.scan_prefix(keys::attempts_by_event(ev)) {
+                let (k, v) = item?;
+                if let (Some(seq), Some(ep)) = (keys::u64_at(&k, 17), keys::u64_at(&v, 0)) {
+                    self.db.remove(keys::attempt(EndpointId(ep), seq))?;
+                    self.db.remove(keys::attempt_global(seq))?;
+                }
+                self.db.remove(k)?;
+            }
+            for &t in &event.targets {
+                self.db.remove(keys::finished(EndpointId(t), ev))?;
+            }
+            if let Some(key) = &event.idempotency_key {
+                self.db.remove(keys::idempotency(key))?;
+            }
+            self.db.remove(keys::event(ev))?;
+            purged += 1;
+        }
+        Ok((purged, None))
+    }
+
+    fn all_delivered(&self, ev: EventId, event: &EventRecord) -> Result<bool> {
+        for &t in &event.targets {
+            let ep = EndpointId(t);
+            if self.db.contains_key(keys::pending(ep, ev))? {
+                return Ok(false);
+            }
+            match self.db.get(keys::finished(ep, ev))? {
+                Some(v) => {
+                    let rec: DeliveryRecord = codec::decode("delivery", &v)?;
+                    if !matches!(rec.state, DeliveryState::Delivered { .. }) {
+                        return Ok(false);
+                    }
+                }
+                // No key below the checkpoint: the endpoint was deleted.
+                None if !self.db.contains_key(keys::endpoint(ep))? => {}
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forgets idempotency keys recorded before `cutoff_ms`.
+    pub(crate) fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize> {
+        let mut purged = 0;
+        for item in self.db.scan_prefix([keys::IDEMPOTENCY]) {
+            let (k, v) = item?;
+            let expired = codec::decode::<IdempotencyRecord>("idempotency key", &v)
+                .map_or(true, |r| r.created_ms < cutoff_ms);
+            if expired {
+                self.db.remove(k)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Bytes the database takes on disk.
+    pub(crate) fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
     }
 
     /// Flushes everything (used at shutdown).
     pub(crate) fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+fn corrupt_key(what: &'static str, key: &[u8]) -> Error {
+    Error::Corrupt {
+        what,
+        detail: format!("malformed key of {} bytes", key.len()),
     }
 }
 

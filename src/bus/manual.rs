@@ -1,0 +1,124 @@
+//! What a person does from an admin page: resend one delivery, recover an
+//! endpoint's failures, send a test event.
+
+use super::Bus;
+use crate::delivery;
+use crate::endpoint::EndpointId;
+use crate::error::{Error, Result};
+use crate::event::{validate_event_type, Event, EventId};
+use crate::log::Attempt;
+use crate::store::records::{DeliveryRecord, DeliveryState, EventRecord};
+use crate::store::Stored;
+use crate::time;
+
+impl Bus {
+    /// Sends an event to an endpoint again: a new round of attempts
+    /// (numbered after the earlier ones, logged as manual), whether the
+    /// delivery succeeded, failed, or never existed (an endpoint added after
+    /// the event). Durable before it returns, like a publish.
+    ///
+    /// Fails with [`Error::DeliveryInProgress`] if the delivery is still
+    /// queued or being attempted.
+    pub fn resend(&self, event: EventId, endpoint: EndpointId) -> Result<()> {
+        self.check_open()?;
+        let lane = self.lane(endpoint)?;
+        let store = &self.inner.shared.store;
+        let Some(stored_event) = store.event(event)? else {
+            return Err(Error::EventNotFound(event));
+        };
+        let _one_at_a_time = self.inner.manual.lock();
+        if lane.holds(event) {
+            return Err(Error::DeliveryInProgress { endpoint, event });
+        }
+        let now = time::now_ms();
+        let (round, was) = match store.delivery(endpoint, event)? {
+            Some((rec, stored)) => match rec.state {
+                DeliveryState::Delivered { attempts } | DeliveryState::Failed { attempts } => {
+                    (new_round(&rec, attempts + 1, now), stored)
+                }
+                // Stored as unfinished but not queued: the endpoint's lane
+                // lost it (it cannot, short of a bug); queue it again.
+                DeliveryState::Waiting { .. } | DeliveryState::InFlight { .. } => (rec, stored),
+            },
+            None => (new_round(&DeliveryRecord::implied(stored_event.created_ms), 1, now), Stored::Implied),
+        };
+        store.put_delivery(endpoint, event, &round, was)?;
+        store.commit()?;
+        lane.schedule(&self.inner.shared, now, event, false);
+        tracing::info!(%endpoint, %event, "delivery resent");
+        Ok(())
+    }
+
+    /// Resends every delivery to an endpoint that failed (its last attempt
+    /// failed) at or after `since`, as [`resend`](Self::resend) does.
+    /// Returns how many were requeued.
+    pub fn recover(&self, endpoint: EndpointId, since: std::time::SystemTime) -> Result<usize> {
+        self.check_open()?;
+        let lane = self.lane(endpoint)?;
+        let store = &self.inner.shared.store;
+        let _one_at_a_time = self.inner.manual.lock();
+        let now = time::now_ms();
+        let mut requeued = Vec::new();
+        for (event, rec) in store.failed_since(endpoint, time::to_ms(since))? {
+            if lane.holds(event) {
+                continue;
+            }
+            let DeliveryState::Failed { attempts } = rec.state else {
+                continue;
+            };
+            store.put_delivery(endpoint, event, &new_round(&rec, attempts + 1, now), Stored::Finished)?;
+            requeued.push(event);
+        }
+        store.commit()?;
+        for event in &requeued {
+            lane.schedule(&self.inner.shared, now, *event, false);
+        }
+        tracing::info!(%endpoint, count = requeued.len(), "failed deliveries recovered");
+        Ok(requeued.len())
+    }
+
+    /// Sends `event` to an endpoint right now, in the endpoint's format and
+    /// signed as usual, and returns what happened. Nothing is stored and the
+    /// endpoint's queue is untouched (Grow's "Test connection"). Works on
+    /// disabled and paused endpoints too.
+    pub fn test_send(&self, endpoint: EndpointId, event: Event) -> Result<Attempt> {
+        self.check_open()?;
+        validate_event_type(&event.event_type)?;
+        let shared = &self.inner.shared;
+        if event.payload.len() > shared.config.max_payload_bytes {
+            return Err(Error::PayloadTooLarge {
+                size: event.payload.len(),
+                limit: shared.config.max_payload_bytes,
+            });
+        }
+        let lane = self.lane(endpoint)?;
+        let now = time::now_ms();
+        let record = EventRecord {
+            occurred_ms: event.occurred_at_ms.unwrap_or(now),
+            event_type: event.event_type,
+            payload: event.payload.into_vec(),
+            attributes: event.attributes,
+            targets: Vec::new(),
+            created_ms: now,
+            idempotency_key: None,
+        };
+        // A real, unique id, so receivers treat it like any event; it is
+        // never stored.
+        let id = shared.ids.next();
+        Ok(delivery::test_send(shared, &lane, id, &record))
+    }
+}
+
+/// A new round of attempts starting at `first`, started by hand.
+fn new_round(rec: &DeliveryRecord, first: u32, now: u64) -> DeliveryRecord {
+    DeliveryRecord {
+        state: DeliveryState::Waiting {
+            next_attempt: first,
+            due_ms: now,
+        },
+        created_ms: rec.created_ms,
+        updated_ms: now,
+        round_start: first,
+        manual: true,
+    }
+}

@@ -1,0 +1,371 @@
+//! The public handle: open, publish, shut down. Endpoint management, the
+//! delivery log and manual operations are in the files beside this one.
+
+mod endpoints;
+mod manual;
+mod queries;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{BusBuilder, Config};
+use crate::delivery::{Lane, Route, Shared};
+use crate::endpoint::{Endpoint, EndpointId, EventFilter};
+use crate::error::{Error, Result};
+use crate::event::{validate_event_type, Event, EventId, IdGenerator};
+use crate::http::HttpClient;
+use crate::janitor::{self, Janitor};
+use crate::stats;
+use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
+use crate::store::{Store, Stored};
+use crate::time;
+
+/// A durable webhook bus. Cheap to clone: clones share one bus.
+///
+/// The bus shuts down when [`Bus::shutdown`] is called or the last clone is
+/// dropped. See the [crate docs](crate) for the guarantees.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Registered {
+    /// The settings; its status is read from the lane when handed out.
+    endpoint: Endpoint,
+    filter: EventFilter,
+    lane: Arc<Lane>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    registry: RwLock<BTreeMap<EndpointId, Registered>>,
+    closed: AtomicBool,
+    /// Threads of deleted endpoints, joined at shutdown.
+    retired: Mutex<Vec<JoinHandle<()>>>,
+    janitor: Mutex<Option<Janitor>>,
+    /// Serializes the check-then-write of publishes with an idempotency key.
+    keyed_publish: Mutex<()>,
+    /// Serializes resends and recovers.
+    manual: Mutex<()>,
+    recovery: RecoveryReport,
+}
+
+/// What [`Bus::open`] found in the database.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Endpoints loaded.
+    pub endpoints: usize,
+    /// Unfinished deliveries put back in their queues.
+    pub resumed: usize,
+    /// Records that failed to decode: reported through `tracing` and skipped.
+    pub corrupt_records: usize,
+}
+
+/// Longest accepted idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+
+impl Bus {
+    /// Opens (or creates) a bus in `path` with default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Bus> {
+        Bus::builder(path).open()
+    }
+
+    /// Starts configuring a bus in `path`.
+    pub fn builder(path: impl AsRef<Path>) -> BusBuilder {
+        BusBuilder::new(path)
+    }
+
+    pub(crate) fn open_with(config: Config) -> Result<Bus> {
+        // Settings are checked before the database is touched.
+        config.validate()?;
+        let http = HttpClient::new(&config)?;
+        let store = Store::open(&config)?;
+        let ids = IdGenerator::new(store.last_event_id()?);
+        let shared = Arc::new(Shared::new(store, http, config, ids));
+        let mut recovery = RecoveryReport::default();
+        let mut registry = BTreeMap::new();
+        for (id, record) in shared.store.endpoints()? {
+            let state = shared.store.endpoint_state(id)?;
+            match record.and_then(|r| endpoints::from_record(id, r, &state)) {
+                Ok((endpoint, filter)) => {
+                    let lane = Lane::new(id, Route::new(&endpoint, &shared.config), state);
+                    registry.insert(
+                        id,
+                        Registered {
+                            endpoint,
+                            filter,
+                            lane,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = %id, error = %e, "skipping an endpoint that cannot be read");
+                    recovery.corrupt_records += 1;
+                }
+            }
+        }
+        recovery.endpoints = registry.len();
+        let checkpoint = shared.store.checkpoint()?;
+        for item in shared.store.unfinished(checkpoint)? {
+            match item {
+                Ok(u) => {
+                    // Deliveries to a deleted (or unreadable) endpoint stay
+                    // stored and are not sent.
+                    let Some(reg) = registry.get(&u.endpoint) else {
+                        continue;
+                    };
+                    let due = match u.record.state {
+                        DeliveryState::Waiting { due_ms, .. } => due_ms,
+                        _ => 0,
+                    };
+                    reg.lane.restore(u.event, due, u.stored == Stored::Implied);
+                    recovery.resumed += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a delivery record that cannot be read");
+                    recovery.corrupt_records += 1;
+                }
+            }
+        }
+        *shared.lanes.write() = registry
+            .iter()
+            .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
+            .collect();
+        for reg in registry.values() {
+            reg.lane.start(&shared);
+        }
+        let janitor = Janitor::start(Arc::clone(&shared)).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        tracing::info!(
+            endpoints = recovery.endpoints,
+            resumed = recovery.resumed,
+            corrupt = recovery.corrupt_records,
+            "hookbus opened"
+        );
+        Ok(Bus {
+            inner: Arc::new(Inner {
+                shared,
+                registry: RwLock::new(registry),
+                closed: AtomicBool::new(false),
+                retired: Mutex::new(Vec::new()),
+                janitor: Mutex::new(Some(janitor)),
+                keyed_publish: Mutex::new(()),
+                manual: Mutex::new(()),
+                recovery,
+            }),
+        })
+    }
+
+    /// What was found and resumed when the bus opened.
+    pub fn recovery(&self) -> RecoveryReport {
+        self.inner.recovery
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            Err(Error::ShutDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Stores an event and queues one delivery per endpoint that matches it
+    /// (active or paused; disabled endpoints get nothing), makes it durable,
+    /// and returns its id.
+    ///
+    /// `Ok` means the event and its deliveries survive a kill -9 of this
+    /// process from now on. Concurrent publishes share flushes. An `Err`
+    /// other than a validation error (a failed flush, a full disk) means
+    /// the event may or may not have been stored: it is never delivered by
+    /// this run, but may be after a restart.
+    ///
+    /// With an [idempotency key](Event::idempotency_key) seen within the
+    /// bus's `idempotency_window`, nothing is stored and the first event's
+    /// id is returned (once that event is durable).
+    pub fn publish(&self, event: Event) -> Result<EventId> {
+        self.check_open()?;
+        validate_event_type(&event.event_type)?;
+        let shared = &self.inner.shared;
+        let limit = shared.config.max_payload_bytes;
+        if event.payload.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                size: event.payload.len(),
+                limit,
+            });
+        }
+        if let Some(key) = &event.idempotency_key {
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(Error::InvalidIdempotencyKey {
+                    reason: "must be 1 to 256 bytes",
+                });
+            }
+        }
+        let now = time::now_ms();
+        let keyed = event.idempotency_key.as_ref().map(|_| self.inner.keyed_publish.lock());
+        if let Some(key) = &event.idempotency_key {
+            if let Some(original) = self.seen_key(key, now)? {
+                drop(keyed);
+                // The first publish may still be flushing: wait for it.
+                shared.store.commit()?;
+                return Ok(original);
+            }
+        }
+        let (id, lanes) = {
+            let registry = self.inner.registry.read();
+            let lanes: Vec<Arc<Lane>> = registry
+                .values()
+                .filter(|r| r.lane.mode() != crate::store::records::Mode::Disabled)
+                .filter(|r| r.filter.matches(&event.event_type, &event.attributes))
+                .map(|r| Arc::clone(&r.lane))
+                .collect();
+            // Reserving under the id lock keeps each queue in id order, and
+            // lets the janitor's checkpoint account for this publish.
+            let id = shared.ids.next_with(|id| {
+                for lane in &lanes {
+                    lane.reserve(id);
+                }
+            });
+            (id, lanes)
+        };
+        let record = EventRecord {
+            occurred_ms: event.occurred_at_ms.unwrap_or(now),
+            event_type: event.event_type,
+            payload: event.payload.into_vec(),
+            attributes: event.attributes,
+            targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
+            created_ms: now,
+            idempotency_key: event.idempotency_key,
+        };
+        let written = shared.store.insert_event(id, &record).and_then(|()| match &record.idempotency_key {
+            Some(key) => shared.store.put_idempotency(
+                key,
+                &IdempotencyRecord {
+                    event: id.as_u128(),
+                    created_ms: now,
+                },
+            ),
+            None => Ok(()),
+        });
+        drop(keyed);
+        if let Err(e) = written.and_then(|()| shared.store.commit()) {
+            for lane in &lanes {
+                lane.cancel(id);
+            }
+            return Err(e);
+        }
+        for lane in &lanes {
+            lane.release(shared, id, now);
+        }
+        shared.published.fetch_add(1, Ordering::Relaxed);
+        stats::published();
+        tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
+        Ok(id)
+    }
+
+    /// The event an idempotency key was first published with, if that was
+    /// within the window and the event is still stored.
+    fn seen_key(&self, key: &str, now: u64) -> Result<Option<EventId>> {
+        let store = &self.inner.shared.store;
+        let window = self.inner.shared.config.idempotency_window.as_millis() as u64;
+        let Some(seen) = store.idempotency(key)? else {
+            return Ok(None);
+        };
+        let id = EventId::from_u128(seen.event);
+        if seen.created_ms.saturating_add(window) < now || store.event(id)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(id))
+    }
+
+    /// How many storage flushes publishes and endpoint changes have needed
+    /// so far. With many threads publishing at once this stays well below
+    /// the number of publishes: they share flushes.
+    pub fn commit_flushes(&self) -> u64 {
+        self.inner.shared.store.commit_flushes()
+    }
+
+    /// Stops the bus: refuses new publishes and changes, lets attempts in
+    /// flight finish (waiting at most the builder's `shutdown_timeout`,
+    /// 15 s by default), joins every thread and flushes the database.
+    /// Queued and scheduled deliveries stay stored and resume on the next
+    /// open. Attempts still running at the timeout finish in the
+    /// background, or are made again after the next open if the process
+    /// exits first.
+    ///
+    /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
+    /// Calling it again does nothing.
+    pub fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown()
+    }
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("path", &self.inner.shared.config.path)
+            .field("endpoints", &self.inner.registry.read().len())
+            .field("shut_down", &self.inner.closed.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.shared.stop();
+        let mut panics = self.shared.panics();
+        if let Some(mut j) = self.janitor.lock().take() {
+            panics += usize::from(j.stop());
+        }
+        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.retired.lock());
+        for reg in self.registry.read().values() {
+            handles.extend(reg.lane.close());
+        }
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let mut left_running = 0;
+        for handle in handles {
+            // JoinHandle has no timed join: wait in short naps, bounded by
+            // the shutdown timeout. Only shutdown does this.
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !handle.is_finished() {
+                left_running += 1;
+            } else if handle.join().is_err() {
+                panics += 1;
+            }
+        }
+        if left_running > 0 {
+            tracing::warn!(
+                threads = left_running,
+                "attempts still in flight at the shutdown timeout are left to finish in the background"
+            );
+        }
+        // A last checkpoint makes the next open quick.
+        if let Err(e) = janitor::checkpoint(&self.shared) {
+            tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");
+        }
+        self.shared.store.flush()?;
+        tracing::info!("hookbus shut down");
+        if panics > 0 {
+            return Err(Error::WorkerPanicked { count: panics });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "hookbus shutdown on drop reported a problem");
+        }
+    }
+}

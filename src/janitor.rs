@@ -1,0 +1,137 @@
+//! The janitor: one background thread that keeps the database tidy.
+//!
+//! Every `janitor_interval` (2 s by default) it
+//!
+//! 1. gives deliveries that have waited a while without any attempt (for
+//!    example on a paused endpoint) a key of their own, and moves the queue
+//!    checkpoint past every event whose deliveries all have one, so that
+//!    the next open reads only the events published since;
+//! 2. applies retention: deletes delivered events older than `retention`,
+//!    with their attempts, a bounded number per round, and forgets expired
+//!    idempotency keys.
+//!
+//! It sleeps on a condition variable that shutdown signals.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::delivery::Shared;
+use crate::error::Result;
+use crate::event::EventId;
+use crate::store::records::DeliveryRecord;
+use crate::time::now_ms;
+
+/// Deliveries younger than this are left implied: most are attempted well
+/// before, and writing a key for them would double the work of a publish.
+const MATERIALIZE_AFTER: Duration = Duration::from_secs(5);
+
+/// Events looked at per retention round, so a round stays short.
+const RETENTION_BUDGET: usize = 20_000;
+
+pub(crate) struct Janitor {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Janitor {
+    pub(crate) fn start(shared: Arc<Shared>) -> std::io::Result<Janitor> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let handle = thread::Builder::new()
+            .name("hookbus-janitor".into())
+            .spawn(move || run(&shared, &signal))?;
+        Ok(Janitor {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the thread and waits for its current round; `true` if it had
+    /// panicked.
+    pub(crate) fn stop(&mut self) -> bool {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        self.handle.take().is_some_and(|h| h.join().is_err())
+    }
+}
+
+fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
+    let mut retention_from = EventId::from_u128(0);
+    loop {
+        {
+            let mut stopped = stop.0.lock();
+            if !*stopped {
+                stop.1.wait_for(&mut stopped, shared.config.janitor_interval);
+            }
+            if *stopped {
+                return;
+            }
+        }
+        if let Err(e) = checkpoint(shared) {
+            tracing::error!(error = %e, "janitor: moving the queue checkpoint failed");
+        }
+        match retention(shared, retention_from) {
+            Ok(next) => retention_from = next,
+            Err(e) => tracing::error!(error = %e, "janitor: retention failed"),
+        }
+    }
+}
+
+/// Moves the queue checkpoint as far as it may go.
+pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
+    let store = &shared.store;
+    let before = now_ms().saturating_sub(MATERIALIZE_AFTER.as_millis() as u64);
+    let lanes: Vec<_> = shared.lanes.read().values().cloned().collect();
+    let mut wrote = 0;
+    for lane in &lanes {
+        wrote += lane.materialize_older_than(before, |event, due| {
+            if store.has_delivery_key(lane.id, event)? {
+                return Ok(());
+            }
+            let mut rec = DeliveryRecord::implied(event.timestamp_ms());
+            rec.state = crate::store::records::DeliveryState::Waiting {
+                next_attempt: 1,
+                due_ms: due,
+            };
+            store.put_pending(lane.id, event, &rec)
+        })?;
+    }
+    if wrote > 0 {
+        // The keys must be durable before a checkpoint that relies on them.
+        store.commit()?;
+    }
+    // Under the id generator's lock no publish can reserve a delivery, so
+    // the oldest implied delivery of every lane is known exactly.
+    let checkpoint = shared.ids.with_last(|last| {
+        let lanes = shared.lanes.read();
+        lanes
+            .values()
+            .filter_map(|l| l.oldest_implied())
+            .min()
+            .unwrap_or(EventId::from_u128(last.saturating_add(1)))
+    });
+    if checkpoint > store.checkpoint()? {
+        store.set_checkpoint(checkpoint)?;
+    }
+    Ok(())
+}
+
+/// One retention round; returns where the next one starts.
+fn retention(shared: &Shared, from: EventId) -> Result<EventId> {
+    let store = &shared.store;
+    let Some(keep) = shared.config.retention else {
+        return Ok(from);
+    };
+    let cutoff_ms = now_ms().saturating_sub(keep.as_millis() as u64);
+    let cutoff = EventId::from_u128(u128::from(cutoff_ms) << 80);
+    let (purged, next) = store.purge_delivered(from, cutoff, RETENTION_BUDGET)?;
+    let window = shared.config.idempotency_window.as_millis() as u64;
+    let keys = store.purge_idempotency(now_ms().saturating_sub(window))?;
+    if purged > 0 || keys > 0 {
+        tracing::debug!(events = purged, idempotency_keys = keys, "janitor: retention");
+    }
+    Ok(next.unwrap_or(EventId::from_u128(0)))
+}
