@@ -276,6 +276,9 @@ struct Measurement {
     rate: f64,
     p50_us: f64,
     p99_us: f64,
+    /// The slowest single operation, ms: shows starved threads that the
+    /// percentiles hide.
+    max_ms: f64,
     /// hookbus only: commit flushes per published event.
     flushes_per_event: Option<f64>,
     /// Peak resident set of the measurement process (VmHWM, MiB), read
@@ -302,6 +305,7 @@ impl Measurement {
             rate: run.events as f64 / secs,
             p50_us: pct(0.50),
             p99_us: pct(0.99),
+            max_ms: run.latencies.last().map_or(0.0, |&n| n as f64 / 1e6),
             flushes_per_event: None,
             peak_rss_mib: None,
             cpu_us_per_event: run.cpu_secs.map(|c| c * 1e6 / run.events.max(1) as f64),
@@ -627,12 +631,13 @@ impl Measurement {
     fn encode(&self) -> String {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
         format!(
-            "{} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             self.events,
             self.secs,
             self.rate,
             self.p50_us,
             self.p99_us,
+            self.max_ms,
             opt(self.flushes_per_event),
             opt(self.peak_rss_mib),
             opt(self.cpu_us_per_event),
@@ -648,9 +653,10 @@ impl Measurement {
             rate: f.get(2)?.parse().ok()?,
             p50_us: f.get(3)?.parse().ok()?,
             p99_us: f.get(4)?.parse().ok()?,
-            flushes_per_event: opt(f.get(5)?),
-            peak_rss_mib: opt(f.get(6)?),
-            cpu_us_per_event: opt(f.get(7)?),
+            max_ms: f.get(5)?.parse().ok()?,
+            flushes_per_event: opt(f.get(6)?),
+            peak_rss_mib: opt(f.get(7)?),
+            cpu_us_per_event: opt(f.get(8)?),
         })
     }
 }
@@ -747,9 +753,9 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| system | threads | events/s (median) | all runs | p50 µs | p99 µs | CPU µs/event | flushes/event | peak RSS MiB |"
+        "| system | threads | events/s (median) | all runs | p50 µs | p99 µs | max ms | CPU µs/event | flushes/event | peak RSS MiB |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut medians = vec![vec![None::<f64>; THREADS.len()]; SYSTEMS.len()];
     for (si, &system) in SYSTEMS.iter().enumerate() {
         for (ti, &threads) in THREADS.iter().enumerate() {
@@ -778,11 +784,12 @@ fn main() {
                 .map_or_else(|| "-".into(), |c| format!("{c:.0}"));
             let _ = writeln!(
                 out,
-                "| {} | {threads} | {} | {all} | {:.0} | {:.0} | {cpu} | {flushes} | {rss} |",
+                "| {} | {threads} | {} | {all} | {:.0} | {:.0} | {:.1} | {cpu} | {flushes} | {rss} |",
                 system.label(),
                 fmt_rate(m.rate),
                 m.p50_us,
                 m.p99_us,
+                m.max_ms,
             );
         }
     }
