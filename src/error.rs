@@ -133,10 +133,15 @@ impl fmt::Display for Error {
             Error::InvalidConfig { setting, reason } => {
                 write!(f, "invalid setting {setting}: {reason}")
             }
-            Error::InvalidIdempotencyKey { reason } => write!(f, "invalid idempotency key: {reason}"),
+            Error::InvalidIdempotencyKey { reason } => {
+                write!(f, "invalid idempotency key: {reason}")
+            }
             Error::EventNotFound(id) => write!(f, "event {id} not found"),
             Error::DeliveryInProgress { endpoint, event } => {
-                write!(f, "the delivery of {event} to {endpoint} is still in progress")
+                write!(
+                    f,
+                    "the delivery of {event} to {endpoint} is still in progress"
+                )
             }
             Error::EndpointNotFound(id) => write!(f, "endpoint {id} not found"),
             Error::ForeignDirectory(why) => write!(f, "not a hookbus database: {why}"),

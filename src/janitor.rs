@@ -64,7 +64,8 @@ fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
         {
             let mut stopped = stop.0.lock();
             if !*stopped {
-                stop.1.wait_for(&mut stopped, shared.config.janitor_interval);
+                stop.1
+                    .wait_for(&mut stopped, shared.config.janitor_interval);
             }
             if *stopped {
                 return;
@@ -131,7 +132,11 @@ fn retention(shared: &Shared, from: EventId) -> Result<EventId> {
     let window = shared.config.idempotency_window.as_millis() as u64;
     let keys = store.purge_idempotency(now_ms().saturating_sub(window))?;
     if purged > 0 || keys > 0 {
-        tracing::debug!(events = purged, idempotency_keys = keys, "janitor: retention");
+        tracing::debug!(
+            events = purged,
+            idempotency_keys = keys,
+            "janitor: retention"
+        );
     }
     Ok(next.unwrap_or(EventId::from_u128(0)))
 }

@@ -138,8 +138,6 @@ pub use endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
     SuccessPolicy,
 };
-pub use notice::{Notice, NOTICE_BUFFER};
-pub use stats::{EndpointHealth, EndpointStats, Stats};
 pub use error::{Error, Result};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use formats::{Envelope, EnvelopeInput};
@@ -147,6 +145,8 @@ pub use log::{
     Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus,
     ErrorKind, Trigger,
 };
+pub use notice::{Notice, NOTICE_BUFFER};
+pub use stats::{EndpointHealth, EndpointStats, Stats};
 
 // Compiles the README's code so it stays true.
 #[cfg(doctest)]

@@ -55,13 +55,17 @@ impl Notices {
     /// subscribers that hung up are forgotten.
     pub(crate) fn emit(&self, notice: Notice) {
         tracing::info!(?notice, "notice");
-        self.subscribers.lock().retain(|tx| match tx.try_send(notice.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!("a notice subscriber is {NOTICE_BUFFER} notices behind; dropping one");
-                true
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        });
+        self.subscribers
+            .lock()
+            .retain(|tx| match tx.try_send(notice.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        "a notice subscriber is {NOTICE_BUFFER} notices behind; dropping one"
+                    );
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
     }
 }

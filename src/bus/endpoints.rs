@@ -135,7 +135,9 @@ impl Bus {
             lane: Arc::clone(&reg.lane),
         };
         change(&mut changed);
-        shared.store.put_endpoint(id, &to_record(&changed.endpoint))?;
+        shared
+            .store
+            .put_endpoint(id, &to_record(&changed.endpoint))?;
         changed
             .lane
             .set_route(shared, Route::new(&changed.endpoint, &shared.config));

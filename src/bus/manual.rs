@@ -40,7 +40,10 @@ impl Bus {
                 // lost it (it cannot, short of a bug); queue it again.
                 DeliveryState::Waiting { .. } | DeliveryState::InFlight { .. } => (rec, stored),
             },
-            None => (new_round(&DeliveryRecord::implied(stored_event.created_ms), 1, now), Stored::Implied),
+            None => (
+                new_round(&DeliveryRecord::implied(stored_event.created_ms), 1, now),
+                Stored::Implied,
+            ),
         };
         store.put_delivery(endpoint, event, &round, was)?;
         store.commit()?;
@@ -66,7 +69,12 @@ impl Bus {
             let DeliveryState::Failed { attempts } = rec.state else {
                 continue;
             };
-            store.put_delivery(endpoint, event, &new_round(&rec, attempts + 1, now), Stored::Finished)?;
+            store.put_delivery(
+                endpoint,
+                event,
+                &new_round(&rec, attempts + 1, now),
+                Stored::Finished,
+            )?;
             requeued.push(event);
         }
         store.commit()?;

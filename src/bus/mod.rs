@@ -141,7 +141,8 @@ impl Bus {
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
-        let janitor = Janitor::start(Arc::clone(&shared)).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        let janitor =
+            Janitor::start(Arc::clone(&shared)).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
         tracing::info!(
             endpoints = recovery.endpoints,
             resumed = recovery.resumed,
@@ -207,7 +208,10 @@ impl Bus {
             }
         }
         let now = time::now_ms();
-        let keyed = event.idempotency_key.as_ref().map(|_| self.inner.keyed_publish.lock());
+        let keyed = event
+            .idempotency_key
+            .as_ref()
+            .map(|_| self.inner.keyed_publish.lock());
         if let Some(key) = &event.idempotency_key {
             if let Some(original) = self.seen_key(key, now)? {
                 drop(keyed);
@@ -242,16 +246,20 @@ impl Bus {
             created_ms: now,
             idempotency_key: event.idempotency_key,
         };
-        let written = shared.store.insert_event(id, &record).and_then(|()| match &record.idempotency_key {
-            Some(key) => shared.store.put_idempotency(
-                key,
-                &IdempotencyRecord {
-                    event: id.as_u128(),
-                    created_ms: now,
-                },
-            ),
-            None => Ok(()),
-        });
+        let written =
+            shared
+                .store
+                .insert_event(id, &record)
+                .and_then(|()| match &record.idempotency_key {
+                    Some(key) => shared.store.put_idempotency(
+                        key,
+                        &IdempotencyRecord {
+                            event: id.as_u128(),
+                            created_ms: now,
+                        },
+                    ),
+                    None => Ok(()),
+                });
         drop(keyed);
         if let Err(e) = written.and_then(|()| shared.store.commit()) {
             for lane in &lanes {

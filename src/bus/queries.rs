@@ -110,7 +110,8 @@ impl Bus {
                 all.truncate(query.limit);
                 all
             }
-            None => store.attempts_newest_first(query.endpoint, before, query.limit, |r| query.keeps(r))?,
+            None => store
+                .attempts_newest_first(query.endpoint, before, query.limit, |r| query.keeps(r))?,
         };
         let next = (found.len() == query.limit)
             .then(|| found.last().map(|(seq, _)| AttemptCursor(*seq)))

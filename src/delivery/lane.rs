@@ -176,7 +176,13 @@ impl Lane {
         implied: bool,
     ) {
         let mut st = self.state.lock();
-        st.insert(event, Slot { due: due_ms, implied });
+        st.insert(
+            event,
+            Slot {
+                due: due_ms,
+                implied,
+            },
+        );
         // A waiting thread may be sleeping towards a later retry.
         self.wake.notify_one();
         self.kick(shared, &mut st);
@@ -292,7 +298,9 @@ impl Lane {
                 st.handles.push(handle);
             }
             // The work stays queued; the next push or retry tries again.
-            Err(e) => tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread"),
+            Err(e) => {
+                tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread")
+            }
         }
     }
 
@@ -343,7 +351,7 @@ impl Lane {
         if due > now {
             return Err(Some(due));
         }
-        let slot = st.remove(event).map_or(true, |s| s.implied);
+        let slot = st.remove(event).is_none_or(|s| s.implied);
         st.in_flight.insert(event, slot);
         Ok((event, slot))
     }

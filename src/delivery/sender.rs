@@ -83,20 +83,34 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
 
     let event = match store.event(event_id) {
         Ok(Some(event)) => event,
-        Ok(None) => return give_up(shared, lane, event_id, &delivery, stored, attempt, "event record missing".into()),
+        Ok(None) => {
+            return give_up(
+                shared,
+                lane,
+                event_id,
+                &delivery,
+                stored,
+                attempt,
+                "event record missing".into(),
+            )
+        }
         Err(Error::Corrupt { detail, .. }) => {
             let why = format!("event record corrupt: {detail}");
             return give_up(shared, lane, event_id, &delivery, stored, attempt, why);
         }
         Err(e) => return Err(e),
     };
-    let _span = tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
+    let _span =
+        tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
     let mut outcome = send(shared, lane.id, &route, event_id, &event, attempt);
     judge(&route, &mut outcome);
     let succeeded = outcome.error.is_none();
-    let mut next = route
-        .retry
-        .after_attempt(attempt - delivery.round_start + 1, succeeded, route.max_attempts, now_ms());
+    let mut next = route.retry.after_attempt(
+        attempt - delivery.round_start + 1,
+        succeeded,
+        route.max_attempts,
+        now_ms(),
+    );
     // after_attempt counts within the round; store absolute numbers.
     next = match next {
         DeliveryState::Waiting { due_ms, .. } => DeliveryState::Waiting {
@@ -104,7 +118,9 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
             due_ms: honour_retry_after(shared, &outcome, now_ms(), due_ms),
         },
         DeliveryState::Delivered { .. } => DeliveryState::Delivered { attempts: attempt },
-        DeliveryState::Failed { .. } | DeliveryState::InFlight { .. } => DeliveryState::Failed { attempts: attempt },
+        DeliveryState::Failed { .. } | DeliveryState::InFlight { .. } => {
+            DeliveryState::Failed { attempts: attempt }
+        }
     };
     tracing::debug!(
         status = outcome.status,
@@ -203,7 +219,10 @@ fn after_outcome(
         }
         _ => {}
     }
-    if notices.iter().any(|n| matches!(n, Notice::EndpointPaused { .. })) {
+    if notices
+        .iter()
+        .any(|n| matches!(n, Notice::EndpointPaused { .. }))
+    {
         // A pause must survive a crash like any endpoint change.
         shared.store.commit()?;
     }
@@ -231,7 +250,9 @@ fn send(
     let input = formats::input(event_id, event, attempt, endpoint, secret_for_body);
     let body = match formats::build(&route.format, &shared.config.envelopes, &input) {
         Ok(body) => body,
-        Err(why) => return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}")),
+        Err(why) => {
+            return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}"))
+        }
     };
     let msg_id = event_id.to_string();
     let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -239,7 +260,13 @@ fn send(
     headers.push(("content-type".to_string(), body.content_type));
     headers.push(("webhook-id".to_string(), msg_id.clone()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    headers.extend(signing::headers(&route.signing, &keys, &msg_id, timestamp, &body.bytes));
+    headers.extend(signing::headers(
+        &route.signing,
+        &keys,
+        &msg_id,
+        timestamp,
+        &body.bytes,
+    ));
     headers.extend(body.headers);
     headers.extend(route.headers.iter().cloned());
     shared.http.post(&HttpRequest {
@@ -252,12 +279,19 @@ fn send(
 
 /// Sends one event to an endpoint now, the way a real attempt would be
 /// sent, and reports the outcome without storing anything.
-pub(crate) fn test_send(shared: &Shared, lane: &Lane, event_id: EventId, event: &EventRecord) -> Attempt {
+pub(crate) fn test_send(
+    shared: &Shared,
+    lane: &Lane,
+    event_id: EventId,
+    event: &EventRecord,
+) -> Attempt {
     let route = lane.route();
     let started = now_ms();
     let mut outcome = send(shared, lane.id, &route, event_id, event, 1);
     judge(&route, &mut outcome);
-    let mut attempt = Attempt::from(attempt_record(lane.id, event_id, 1, true, started, &outcome));
+    let mut attempt = Attempt::from(attempt_record(
+        lane.id, event_id, 1, true, started, &outcome,
+    ));
     attempt.trigger = Trigger::Test;
     attempt
 }
@@ -271,7 +305,10 @@ fn judge(route: &Route, outcome: &mut HttpOutcome) {
         return;
     }
     if (300..400).contains(&status) {
-        outcome.error = Some((ErrorKind::Redirect, format!("redirect {status} not followed")));
+        outcome.error = Some((
+            ErrorKind::Redirect,
+            format!("redirect {status} not followed"),
+        ));
     } else if !route.success.accepts(status) {
         outcome.error = Some((ErrorKind::Status, format!("status {status}")));
     }

@@ -130,7 +130,10 @@ pub(crate) fn u64_at(key: &[u8], at: usize) -> Option<u64> {
 
 /// Reads a big-endian u128 at `at`; `None` if the key is too short.
 pub(crate) fn u128_at(key: &[u8], at: usize) -> Option<u128> {
-    key.get(at..at + 16)?.try_into().ok().map(u128::from_be_bytes)
+    key.get(at..at + 16)?
+        .try_into()
+        .ok()
+        .map(u128::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -144,7 +147,9 @@ mod tests {
         let c = pending(EndpointId(2), EventId::from_u128(1));
         assert!(a < b && b < c);
         assert!(b.starts_with(&pending_of(EndpointId(2))));
-        assert!(!finished(EndpointId(2), EventId::from_u128(1)).starts_with(&pending_of(EndpointId(2))));
+        assert!(
+            !finished(EndpointId(2), EventId::from_u128(1)).starts_with(&pending_of(EndpointId(2)))
+        );
         assert_eq!(u64_at(&c, 1), Some(2));
         assert_eq!(u128_at(&c, 9), Some(1));
         assert_eq!(u128_at(&c, 10), None);

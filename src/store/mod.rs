@@ -176,8 +176,13 @@ impl Store {
 
     /// Stores an endpoint's state. Not yet durable: the caller commits when
     /// it must.
-    pub(crate) fn put_endpoint_state(&self, id: EndpointId, rec: &EndpointStateRecord) -> Result<()> {
-        self.db.insert(keys::endpoint_state(id), codec::encode(rec))?;
+    pub(crate) fn put_endpoint_state(
+        &self,
+        id: EndpointId,
+        rec: &EndpointStateRecord,
+    ) -> Result<()> {
+        self.db
+            .insert(keys::endpoint_state(id), codec::encode(rec))?;
         Ok(())
     }
 
@@ -242,12 +247,18 @@ impl Store {
 
     /// Whether a delivery has a key of its own (`p` or `f`).
     pub(crate) fn has_delivery_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
-        Ok(self.db.contains_key(keys::pending(ep, ev))? || self.db.contains_key(keys::finished(ep, ev))?)
+        Ok(self.db.contains_key(keys::pending(ep, ev))?
+            || self.db.contains_key(keys::finished(ep, ev))?)
     }
 
     /// Stores an unfinished delivery's state (waiting or in flight). Not yet
     /// durable: the caller commits when it must.
-    pub(crate) fn put_pending(&self, ep: EndpointId, ev: EventId, rec: &DeliveryRecord) -> Result<()> {
+    pub(crate) fn put_pending(
+        &self,
+        ep: EndpointId,
+        ev: EventId,
+        rec: &DeliveryRecord,
+    ) -> Result<()> {
         self.db.insert(keys::pending(ep, ev), codec::encode(rec))?;
         Ok(())
     }
@@ -289,9 +300,12 @@ impl Store {
         let ep = EndpointId(attempt.endpoint);
         let ev = EventId::from_u128(attempt.event);
         let seq = self.db.generate_id()?;
-        self.db.insert(keys::attempt(ep, seq), codec::encode(attempt))?;
-        self.db.insert(keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes())?;
-        self.db.insert(keys::attempt_global(seq), &ep.0.to_be_bytes())?;
+        self.db
+            .insert(keys::attempt(ep, seq), codec::encode(attempt))?;
+        self.db
+            .insert(keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes())?;
+        self.db
+            .insert(keys::attempt_global(seq), &ep.0.to_be_bytes())?;
         // The endpoint may have been deleted while the attempt ran: then its
         // queue is gone and must not be recreated.
         if self.db.contains_key(keys::endpoint(ep))? {
@@ -317,15 +331,18 @@ impl Store {
                 self.db.remove(keys::pending(ep, ev))?;
                 continue;
             }
-            out.push(codec::decode::<DeliveryRecord>("delivery", &v).map(|record| Unfinished {
-                endpoint: ep,
-                event: ev,
-                record,
-                stored: Stored::Pending,
-            }));
+            out.push(
+                codec::decode::<DeliveryRecord>("delivery", &v).map(|record| Unfinished {
+                    endpoint: ep,
+                    event: ev,
+                    record,
+                    stored: Stored::Pending,
+                }),
+            );
         }
         for item in self.db.range(keys::event(checkpoint)..).take_while(|r| {
-            r.as_ref().map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
+            r.as_ref()
+                .map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
         }) {
             let (k, v) = item?;
             let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
@@ -360,13 +377,16 @@ impl Store {
     /// Event id below which every delivery has its own key.
     pub(crate) fn checkpoint(&self) -> Result<EventId> {
         let v = self.db.get(keys::CHECKPOINT_KEY)?;
-        Ok(EventId::from_u128(v.and_then(|v| keys::u128_at(&v, 0)).unwrap_or(0)))
+        Ok(EventId::from_u128(
+            v.and_then(|v| keys::u128_at(&v, 0)).unwrap_or(0),
+        ))
     }
 
     /// Moves the checkpoint. The caller has made the keys it relies on
     /// durable first.
     pub(crate) fn set_checkpoint(&self, id: EventId) -> Result<()> {
-        self.db.insert(keys::CHECKPOINT_KEY, &id.as_u128().to_be_bytes())?;
+        self.db
+            .insert(keys::CHECKPOINT_KEY, &id.as_u128().to_be_bytes())?;
         Ok(())
     }
 
@@ -406,7 +426,11 @@ impl Store {
     }
 
     /// Failed deliveries of an endpoint last changed at or after `since_ms`.
-    pub(crate) fn failed_since(&self, ep: EndpointId, since_ms: u64) -> Result<Vec<(EventId, DeliveryRecord)>> {
+    pub(crate) fn failed_since(
+        &self,
+        ep: EndpointId,
+        since_ms: u64,
+    ) -> Result<Vec<(EventId, DeliveryRecord)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(keys::finished_of(ep)) {
             let (k, v) = item?;
