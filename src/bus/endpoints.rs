@@ -172,7 +172,8 @@ impl Bus {
     }
 
     /// Resumes a paused (or disabled) endpoint: its queue is sent, oldest
-    /// first, and its failure counts start over.
+    /// first, and the failed deliveries that paused it no longer count
+    /// towards the next pause.
     pub fn resume_endpoint(&self, id: EndpointId) -> Result<Endpoint> {
         self.set_mode(id, Mode::Active)
     }
@@ -184,9 +185,10 @@ impl Bus {
         let reg = registry.get(&id).ok_or(Error::EndpointNotFound(id))?;
         reg.lane.update_health(shared, |h| {
             if mode == Mode::Active && h.mode != Mode::Active {
-                // A fresh start: the failures that paused it are history.
+                // The failures that paused it no longer count towards the
+                // next pause; the failing-attempt streak stays, so its
+                // first success reports it recovered.
                 h.consecutive_failed_deliveries = 0;
-                h.consecutive_failed_attempts = 0;
             }
             h.mode = mode;
         })?;

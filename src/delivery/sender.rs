@@ -11,8 +11,9 @@
 //! 2. The request is built, signed with a fresh timestamp and sent.
 //! 3. The attempt log entry, then the delivery's next state, then the
 //!    endpoint's health are written, and made durable by the background
-//!    flush. If the process dies first, the attempt is made again after
-//!    open: delivery is at least once.
+//!    flush (or at once on an ordered endpoint, before the next delivery
+//!    may start). If the process dies first, the attempt is made again
+//!    after open: delivery is at least once.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -130,6 +131,11 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
     );
     let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
     store.record_attempt(&record, &updated(&delivery, next, now_ms()), stored)?;
+    if route.ordered {
+        // The next delivery may only go once this outcome survives a
+        // crash; otherwise a restart could resend this one after it.
+        store.commit()?;
+    }
     lane.counters.attempt(attempt, succeeded);
     after_outcome(shared, lane, event_id, &outcome, next)?;
     if let DeliveryState::Waiting { due_ms, .. } = next {
