@@ -43,10 +43,15 @@
 //!   never exceed the maximum. An attempt whose outcome was lost in a crash
 //!   is repeated with the same number.
 //! - **Nothing is dropped silently.** A delivery whose last attempt fails is
-//!   kept as [`DeliveryStatus::Failed`]; deliveries queued for a disabled
-//!   endpoint wait, stored, until it is enabled again.
-//! - Not exactly once, and no ordering between deliveries to one endpoint
-//!   (they are attempted oldest first, but retries and concurrency reorder).
+//!   kept as [`DeliveryStatus::Failed`] (and can be resent or recovered);
+//!   events published while an endpoint is paused are kept and sent, in
+//!   order, when it resumes; deliveries queued for a disabled endpoint wait,
+//!   stored, until it is enabled again.
+//! - **Ordered endpoints** ([`EndpointConfig::ordered`]) receive deliveries
+//!   strictly in publish order, across crashes too: a delivery waiting for
+//!   its retry holds back the ones behind it. Other endpoints get
+//!   deliveries oldest first, but retries and concurrency reorder them.
+//! - Not exactly once.
 //!
 //! # Attempts and retries
 //!
@@ -78,20 +83,48 @@
 //! README shows the configuration that reproduces each product.
 //! Receivers check deliveries with [`verify::Verifier`], for every scheme.
 //!
+//! # Operating it
+//!
+//! What a team exposes to its own users, all on [`Bus`]:
+//!
+//! - **Pause and resume.** After 10 deliveries in a row fail their last
+//!   attempt (configurable, or never), or at once on a 410 Gone, an endpoint
+//!   is paused; [`Bus::resume_endpoint`] sends what it kept, in order.
+//!   [`Bus::pause_endpoint`] and [`Bus::disable_endpoint`] do it by hand.
+//! - **`Retry-After`** on a 429 or 503 delays the next attempt at least as
+//!   asked, up to 1 hour (`max_retry_after`).
+//! - **Resend and recover**: [`Bus::resend`] one delivery,
+//!   [`Bus::recover`] every failure of an endpoint since a time; both are
+//!   durable and logged as [`Trigger::Manual`].
+//! - **Test send**: [`Bus::test_send`] posts a sample now and returns the
+//!   outcome, leaving the queue alone.
+//! - **Idempotent publish**: [`Event::idempotency_key`].
+//! - **Visibility**: [`Bus::query_attempts`] (by endpoint, event, outcome,
+//!   time; stable pages), [`Bus::endpoint_deliveries`],
+//!   [`Bus::endpoint_health`], [`Bus::stats`], and [`Bus::notices`] for
+//!   deliveries exhausted and endpoints paused or recovered. `tracing`
+//!   events carry ids and outcomes, never payloads or secrets; the
+//!   `metrics` feature exports counters through the `metrics` facade.
+//! - **Retention**: delivered events and their attempts are deleted after
+//!   7 days (configurable); pending and failed ones are kept whatever their
+//!   age.
+//!
 //! # Threads
 //!
 //! Each endpoint's queue is served by its own sender threads, started when
-//! it has work (up to its `concurrency`, default 2) and stopped after 30 s
-//! idle, so a hung endpoint never delays another and idle endpoints cost
-//! nothing. Endpoints with a retry pending keep one sleeping thread.
+//! it has work (up to its `concurrency`, default 2; 1 when ordered) and
+//! stopped after 30 s idle, so a hung endpoint never delays another and
+//! idle endpoints cost nothing. Endpoints with a retry pending keep one
+//! sleeping thread. One janitor thread wakes every 2 s to move the queue
+//! checkpoint (which bounds the work of the next open) and apply retention.
 //!
 //! # Shutdown
 //!
 //! [`Bus::shutdown`] (or dropping the last clone of the bus) refuses new
-//! publishes, lets attempts in flight finish within their timeout, joins
-//! every thread and flushes. Queued and scheduled deliveries stay stored
-//! and resume on the next open; an attempt whose outcome had not been
-//! recorded is made again.
+//! publishes, lets attempts in flight finish (waiting at most
+//! `shutdown_timeout`, 15 s), joins every thread and flushes. Queued and
+//! scheduled deliveries stay stored and resume on the next open; an attempt
+//! whose outcome had not been recorded is made again.
 //!
 //! # Security
 //!
