@@ -242,6 +242,26 @@ pub enum EndpointStatus {
     },
 }
 
+impl fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PauseReason::Manual => f.write_str("paused by hand"),
+            PauseReason::ConsecutiveFailures(n) => write!(f, "{n} failed deliveries in a row"),
+            PauseReason::Gone => f.write_str("the receiver answered 410 Gone"),
+        }
+    }
+}
+
+impl fmt::Display for EndpointStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointStatus::Active => f.write_str("active"),
+            EndpointStatus::Disabled => f.write_str("disabled"),
+            EndpointStatus::Paused { reason, .. } => write!(f, "paused ({reason})"),
+        }
+    }
+}
+
 /// Headers that hookbus sets itself and an endpoint may not override.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -60,6 +60,15 @@ impl Janitor {
 
 fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
     let mut retention_from = EventId::from_u128(0);
+    // Retention needs no hurry: every minute, or a tenth of the retention
+    // when that is shorter, and never more often than the janitor wakes.
+    let retention_every = shared
+        .config
+        .retention
+        .map_or(Duration::from_secs(60), |keep| keep / 10)
+        .min(Duration::from_secs(60))
+        .max(shared.config.janitor_interval);
+    let mut last_retention: Option<Instant> = None;
     loop {
         {
             let mut stopped = stop.0.lock();
@@ -74,9 +83,12 @@ fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
         if let Err(e) = checkpoint(shared) {
             tracing::error!(error = %e, "janitor: moving the queue checkpoint failed");
         }
-        match retention(shared, retention_from) {
-            Ok(next) => retention_from = next,
-            Err(e) => tracing::error!(error = %e, "janitor: retention failed"),
+        if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
+            last_retention = Some(Instant::now());
+            match retention(shared, retention_from) {
+                Ok(next) => retention_from = next,
+                Err(e) => tracing::error!(error = %e, "janitor: retention failed"),
+            }
         }
     }
 }

@@ -94,6 +94,16 @@ pub enum Trigger {
     Test,
 }
 
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::Test => "test",
+        })
+    }
+}
+
 /// One recorded attempt to deliver an event to an endpoint.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -200,6 +210,17 @@ pub enum DeliveryStatus {
     },
 }
 
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryStatus::Pending { next_attempt, .. } => write!(f, "pending (attempt {next_attempt} next)"),
+            DeliveryStatus::InFlight { attempt } => write!(f, "attempt {attempt} in flight"),
+            DeliveryStatus::Delivered { attempts } => write!(f, "delivered (attempt {attempts})"),
+            DeliveryStatus::Failed { attempts } => write!(f, "failed after {attempts} attempts"),
+        }
+    }
+}
+
 /// A delivery: one event to one endpoint.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -244,7 +265,9 @@ impl Delivery {
 }
 
 /// Which attempts [`Bus::query_attempts`](crate::Bus::query_attempts)
-/// returns: newest first, filtered, one page at a time.
+/// returns: newest first (in the order their outcomes were logged, which
+/// for overlapping attempts can differ from the order they started),
+/// filtered, one page at a time.
 ///
 /// Pages are cut at an attempt's position in the log, so attempts recorded
 /// while a caller pages through never shift or repeat a page.

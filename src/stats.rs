@@ -56,7 +56,10 @@ pub(crate) fn queue_depth(endpoint: EndpointId, depth: usize) {
     metrics::gauge!("hookbus_queue_depth", "endpoint" => endpoint.to_string()).set(depth as f64);
 }
 
-/// One endpoint's numbers. Counts are since the bus opened.
+/// One endpoint's numbers. `queued` and `in_flight` are current; the counts
+/// are since the bus opened (a failed delivery later resent still counts as
+/// failed once). For the deliveries failed now, list
+/// [`DeliveryFilter::Failed`](crate::DeliveryFilter::Failed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointStats {

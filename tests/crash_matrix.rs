@@ -284,8 +284,8 @@ fn operations_survive_sigkill() {
                 .attempts(*id)
                 .unwrap()
                 .into_iter()
-                .filter(|a| a.endpoint == ep.id())
-                .last()
+                .rev()
+                .find(|a| a.endpoint == ep.id())
                 .expect("logged");
             assert!(
                 last.succeeded,

@@ -171,8 +171,10 @@ impl Bus {
         )
     }
 
-    /// Resumes a paused (or disabled) endpoint: its queue is sent, oldest
-    /// first, and the failed deliveries that paused it no longer count
+    /// Resumes a paused (or disabled) endpoint: its queue is sent (in
+    /// publish order on an ordered endpoint; otherwise oldest first, with
+    /// deliveries waiting for a retry going at their retry time), and the
+    /// failed deliveries that paused it no longer count
     /// towards the next pause.
     pub fn resume_endpoint(&self, id: EndpointId) -> Result<Endpoint> {
         self.set_mode(id, Mode::Active)

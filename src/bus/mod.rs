@@ -267,10 +267,10 @@ impl Bus {
             }
             return Err(e);
         }
+        shared.published.fetch_add(1, Ordering::Relaxed);
         for lane in &lanes {
             lane.release(shared, id, now);
         }
-        shared.published.fetch_add(1, Ordering::Relaxed);
         stats::published();
         tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
         Ok(id)

@@ -307,22 +307,38 @@ impl Lane {
     fn work(self: Arc<Self>, shared: &Arc<Shared>) {
         let _guard = WorkerGuard(&self);
         while let Some((event, implied)) = self.next_job(shared) {
-            let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+            // More may be waiting: let another sender start on them, so a
+            // backlog goes out at the endpoint's full concurrency.
+            self.kick(shared, &mut self.state.lock());
+            let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
                 sender::deliver(shared, &self, event, implied)
-            }));
-            if attempt.is_err() {
+            }))
+            .unwrap_or_else(|_| {
                 // A bug, not the receiver's doing: keep the delivery (its
                 // stored state is intact) and report the panic at shutdown.
                 shared.note_panic();
                 tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
-                self.schedule(shared, now_ms() + 1000, event, implied);
-            }
+                Some(sender::Requeue {
+                    due_ms: now_ms() + 1000,
+                    implied,
+                })
+            });
+            // Out of flight and back in the queue in one step, so no other
+            // sender can take it in between.
             let mut st = self.state.lock();
             st.in_flight.remove(&event);
-            if self.route.read().ordered {
-                // The next delivery in order may go now.
-                self.wake.notify_one();
+            if let Some(r) = requeue {
+                st.insert(
+                    event,
+                    Slot {
+                        due: r.due_ms,
+                        implied: r.implied,
+                    },
+                );
             }
+            // Another sender may be sleeping towards a later time, or (on an
+            // ordered lane) waiting for this one to finish.
+            self.wake.notify_one();
         }
     }
 

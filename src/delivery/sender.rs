@@ -35,19 +35,33 @@ use crate::time::{self, now_ms};
 /// itself failed (full disk, I/O error).
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 
-pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId, implied: bool) {
-    if let Err(e) = try_deliver(shared, lane, event) {
-        tracing::error!(endpoint = %lane.id, %event, error = %e, "storage failed around a delivery; will retry");
-        let due = now_ms() + STORAGE_RETRY.as_millis() as u64;
-        lane.schedule(shared, due, event, implied);
+/// When a delivery goes back in its lane's queue after an attempt.
+pub(crate) struct Requeue {
+    pub(crate) due_ms: u64,
+    pub(crate) implied: bool,
+}
+
+/// Makes one attempt (or finds there is nothing to do); returns when the
+/// delivery must be queued again, if it must. The lane requeues it only
+/// after it is no longer counted in flight.
+pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId, implied: bool) -> Option<Requeue> {
+    match try_deliver(shared, lane, event) {
+        Ok(requeue) => requeue,
+        Err(e) => {
+            tracing::error!(endpoint = %lane.id, %event, error = %e, "storage failed around a delivery; will retry");
+            Some(Requeue {
+                due_ms: now_ms() + STORAGE_RETRY.as_millis() as u64,
+                implied,
+            })
+        }
     }
 }
 
-fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Result<()> {
+fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Result<Option<Requeue>> {
     let store = &shared.store;
     let Some((delivery, stored)) = store.delivery(lane.id, event_id)? else {
         // Removed with its endpoint, or its event is gone.
-        return Ok(());
+        return Ok(None);
     };
     let route = lane.route();
     let now = now_ms();
@@ -57,13 +71,15 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
             due_ms,
         } => {
             if due_ms > now {
-                lane.schedule(shared, due_ms, event_id, stored == Stored::Implied);
-                return Ok(());
+                return Ok(Some(Requeue {
+                    due_ms,
+                    implied: stored == Stored::Implied,
+                }));
             }
             next_attempt
         }
         DeliveryState::InFlight { attempt } => attempt,
-        DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => return Ok(()),
+        DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => return Ok(None),
     };
     let last_allowed = last_attempt(&delivery, route.max_attempts);
     let mut stored = stored;
@@ -73,7 +89,7 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
             attempts: attempt - 1,
         };
         store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
-        return Ok(());
+        return Ok(None);
     }
     if attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt }) {
         let state = DeliveryState::InFlight { attempt };
@@ -107,7 +123,7 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
     judge(&route, &mut outcome);
     let succeeded = outcome.error.is_none();
     let mut next = route.retry.after_attempt(
-        attempt - delivery.round_start + 1,
+        attempt.saturating_sub(delivery.round_start) + 1,
         succeeded,
         route.max_attempts,
         now_ms(),
@@ -138,15 +154,18 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
     }
     lane.counters.attempt(attempt, succeeded);
     after_outcome(shared, lane, event_id, &outcome, next)?;
-    if let DeliveryState::Waiting { due_ms, .. } = next {
-        lane.schedule(shared, due_ms, event_id, false);
-    }
-    Ok(())
+    Ok(match next {
+        DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
+            due_ms,
+            implied: false,
+        }),
+        _ => None,
+    })
 }
 
 /// The number of the last attempt the delivery's current round allows.
 fn last_attempt(delivery: &DeliveryRecord, max_attempts: u32) -> u32 {
-    delivery.round_start + max_attempts.max(1) - 1
+    delivery.round_start.saturating_add(max_attempts.max(1) - 1)
 }
 
 /// A 429 or 503 with `Retry-After` waits at least that long, within the
@@ -329,7 +348,7 @@ fn give_up(
     stored: Stored,
     attempt: u32,
     why: String,
-) -> Result<()> {
+) -> Result<Option<Requeue>> {
     tracing::error!(endpoint = %lane.id, event = %event_id, reason = %why, "delivery abandoned");
     let now = now_ms();
     let outcome = HttpOutcome::failed(ErrorKind::Other, why);
@@ -337,7 +356,8 @@ fn give_up(
     let state = DeliveryState::Failed { attempts: attempt };
     shared
         .store
-        .record_attempt(&record, &updated(delivery, state, now), stored)
+        .record_attempt(&record, &updated(delivery, state, now), stored)?;
+    Ok(None)
 }
 
 fn attempt_record(

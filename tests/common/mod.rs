@@ -2,7 +2,10 @@
 //! 127.0.0.1 whose answers each test scripts, and small waiting helpers.
 #![allow(dead_code)]
 
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -59,13 +62,17 @@ struct Log {
     arrived: Condvar,
 }
 
-/// A loopback HTTP server that records every request and answers as told.
-/// The responder gets the request and how many requests to the same path
-/// came before it.
+/// A loopback HTTP/1.1 server that records every request and answers as
+/// told. The responder gets the request and how many requests to the same
+/// path came before it.
+///
+/// One thread per connection (keep-alive honoured), so however many
+/// connections arrive at once, none waits for another; a slow answer holds
+/// only its own connection.
 pub struct Receiver {
-    server: Arc<tiny_http::Server>,
     port: u16,
     log: Arc<Log>,
+    stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -78,28 +85,31 @@ impl Receiver {
     pub fn start(
         responder: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static,
     ) -> Receiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
-        let port = server.server_addr().to_ip().expect("ip listener").port();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
         let log = Arc::new(Log {
             requests: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
         });
+        let stop = Arc::new(AtomicBool::new(false));
         let responder: Arc<Responder> = Arc::new(responder);
         let accept = {
-            let (server, log) = (server.clone(), log.clone());
+            let (log, stop) = (log.clone(), stop.clone());
             thread::spawn(move || {
-                for request in server.incoming_requests() {
-                    let (log, responder) = (log.clone(), responder.clone());
-                    // One thread per request, so a slow answer never holds
-                    // up another endpoint's request.
-                    thread::spawn(move || handle(request, &log, &*responder));
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (log, responder, stop) = (log.clone(), responder.clone(), stop.clone());
+                    thread::spawn(move || serve(conn, &log, &*responder, &stop));
                 }
             })
         };
         Receiver {
-            server,
             port,
             log,
+            stop,
             accept: Some(accept),
         }
     }
@@ -165,50 +175,113 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
     }
 }
 
-fn handle(mut request: tiny_http::Request, log: &Log, responder: &Responder) {
-    let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
-    let received = Received {
-        path: request.url().to_string(),
-        method: request.method().to_string(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| (h.field.to_string(), h.value.to_string()))
-            .collect(),
-        body,
-        at: Instant::now(),
-    };
-    let nth = {
-        let mut requests = log.requests.lock();
-        let nth = requests.iter().filter(|r| r.path == received.path).count();
-        requests.push(received.clone());
-        log.arrived.notify_all();
-        nth
-    };
-    let (status, headers, body) = match responder(&received, nth) {
-        Reply::Status(s) => (s, vec![], Vec::new()),
-        Reply::Full(s, h, b) => (s, h, b),
-        Reply::After(wait, s) => {
-            thread::sleep(wait);
-            (s, vec![], Vec::new())
+/// Serves one connection: requests one after another until the client
+/// closes it or the receiver is dropped.
+fn serve(conn: TcpStream, log: &Log, responder: &Responder, stop: &AtomicBool) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reader = BufReader::new(match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut writer = conn;
+    while !stop.load(Ordering::SeqCst) {
+        let received = match read_request(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+            Err(_) => return,
+        };
+        let close = received
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let nth = {
+            let mut requests = log.requests.lock();
+            let nth = requests.iter().filter(|r| r.path == received.path).count();
+            requests.push(received.clone());
+            log.arrived.notify_all();
+            nth
+        };
+        let (status, headers, body) = match responder(&received, nth) {
+            Reply::Status(s) => (s, vec![], Vec::new()),
+            Reply::Full(s, h, b) => (s, h, b),
+            Reply::After(wait, s) => {
+                thread::sleep(wait);
+                (s, vec![], Vec::new())
+            }
+        };
+        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
-    };
-    let mut response = tiny_http::Response::from_data(body).with_status_code(status);
-    for (name, value) in headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(h);
+        head.push_str("\r\n");
+        // The client may have given up (timeouts): a failed write ends the
+        // connection, nothing more.
+        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).is_err() || close {
+            return;
         }
     }
-    // The client may have given up (timeouts): a failed write is expected.
-    let _ = request.respond(response);
+}
+
+/// Reads one request; `None` when the client closed the connection.
+fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Received>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        // Once a request has started, wait for the rest of it.
+        let mut h = String::new();
+        loop {
+            match reader.read_line(&mut h) {
+                Ok(0) => return Ok(None),
+                Ok(_) => break,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = h.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let mut filled = 0;
+    while filled < length {
+        match reader.read(&mut body[filled..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => filled += n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(Received {
+        path,
+        method,
+        headers,
+        body,
+        at: Instant::now(),
+    }))
 }
 
 /// A bus builder with test-friendly timings (50 ms retries without jitter,
