@@ -123,7 +123,10 @@ impl HttpClient {
                     .and_then(parse_retry_after);
                 // Read at most one byte past the limit, to know whether the
                 // body was longer. The rest is never read; the connection is
-                // then dropped instead of returned to the pool.
+                // then dropped instead of returned to the pool. So a body
+                // that stalls or breaks within the first `limit` bytes fails
+                // the attempt (timeout, connect), even after a 2xx status;
+                // beyond them it is never seen.
                 let limit = self.body_limit as u64 + 1;
                 let read = response
                     .body_mut()
