@@ -9,6 +9,10 @@ use crate::bus::Bus;
 use crate::error::Result;
 use crate::formats::{Envelope, Envelopes};
 
+/// The highest `max_payload_bytes` accepted: records stay far below what
+/// the record decoder allows.
+const MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Every bus-wide setting. Built through [`BusBuilder`].
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -46,6 +50,9 @@ impl Config {
                 reason: reason.to_string(),
             })
         };
+        if self.max_payload_bytes > MAX_PAYLOAD_LIMIT {
+            return bad("max_payload_bytes", "must be at most 64 MiB");
+        }
         if self.max_attempts == 0 {
             return bad("max_attempts", "must be at least 1");
         }
@@ -130,7 +137,8 @@ impl BusBuilder {
         }
     }
 
-    /// Largest accepted payload, in bytes of JSON. Defaults to 256 KiB.
+    /// Largest accepted payload, in bytes of JSON, at most 64 MiB.
+    /// Defaults to 256 KiB.
     pub fn max_payload_bytes(mut self, n: usize) -> Self {
         self.config.max_payload_bytes = n;
         self

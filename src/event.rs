@@ -189,8 +189,10 @@ impl Event {
         json: impl Into<Vec<u8>>,
     ) -> Result<Self> {
         let bytes = json.into();
-        serde_json::from_slice::<&serde_json::value::RawValue>(&bytes)
-            .map_err(Error::InvalidPayload)?;
+        // A full parse, not just a grammar check: numbers out of range and
+        // lone surrogates are refused here rather than failing every
+        // attempt of a format that reads the payload.
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(Error::InvalidPayload)?;
         Ok(Self::with_checked_json(event_type.into(), bytes))
     }
 
@@ -361,5 +363,9 @@ mod tests {
             Event::from_json_bytes("a", b"1 2".to_vec()),
             Err(Error::InvalidPayload(_))
         ));
+        // Grammatical, but no strict parser accepts them.
+        for strict in [&b"1e400"[..], br#""\ud800""#] {
+            assert!(Event::from_json_bytes("a", strict.to_vec()).is_err(), "{strict:?}");
+        }
     }
 }

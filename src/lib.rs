@@ -155,6 +155,8 @@ mod endpoint;
 mod error;
 mod event;
 mod formats;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod http;
 mod janitor;
 mod log;
@@ -179,6 +181,9 @@ pub use log::{
     ErrorKind, Trigger,
 };
 pub use notice::{Notice, NOTICE_BUFFER};
+/// The channel crate [`Bus::notices`] receivers come from, re-exported so
+/// hosts can name its types without depending on it themselves.
+pub use crossbeam_channel;
 pub use stats::{EndpointHealth, EndpointStats, Stats};
 
 // Compiles the README's code so it stays true.

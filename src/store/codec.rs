@@ -9,6 +9,12 @@ use crate::error::{Error, Result};
 /// Version of the record encoding written by this build.
 pub(crate) const RECORD_VERSION: u8 = 1;
 
+/// The most a record may claim to hold. bincode allocates what a length
+/// prefix announces before reading it, so without a limit a few damaged
+/// bytes ask for exabytes (a panic, or an abort no `catch_unwind` stops).
+/// Payloads are capped well below this (see `Config::validate`).
+pub(crate) const MAX_RECORD_BYTES: usize = 128 * 1024 * 1024;
+
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_VERSION];
     // Encoding our own plain records into a Vec cannot fail: no maps with
@@ -23,7 +29,10 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> R
     match bytes.split_first() {
         Some((&RECORD_VERSION, rest)) => {
             let (value, used) =
-                bincode::serde::decode_from_slice(rest, bincode::config::standard())
+                bincode::serde::decode_from_slice(
+                    rest,
+                    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
+                )
                     .map_err(|e| corrupt(e.to_string()))?;
             if used != rest.len() {
                 return Err(corrupt(format!("{} trailing bytes", rest.len() - used)));
@@ -61,5 +70,15 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(decode::<DeliveryRecord>("delivery", &extra).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_prefix_is_an_error_not_an_allocation() {
+        use crate::store::records::EventRecord;
+        // Version byte, then a string length of 2^64 - 1, then of ~3.6 GB.
+        let huge = [1u8, 253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        assert!(decode::<EventRecord>("event", &huge).is_err());
+        let big = [1u8, 252, 244, 1, 0, 216, 1];
+        assert!(decode::<EventRecord>("event", &big).is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! ordered so that a crash between them is harmless. Durability comes from
 //! [`Store::commit`], a group-committed `flush`.
 
-mod codec;
+pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
 pub(crate) mod records;
