@@ -197,7 +197,7 @@ fn serve(conn: TcpStream, log: &Log, responder: &Responder, stop: &AtomicBool) {
         let received = match read_request(&mut reader) {
             Ok(Some(r)) => r,
             Ok(None) => return,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+            Err(e) if is_timeout(&e) => continue,
             Err(_) => return,
         };
         let close = received
@@ -225,10 +225,23 @@ fn serve(conn: TcpStream, log: &Log, responder: &Responder, stop: &AtomicBool) {
         head.push_str("\r\n");
         // The client may have given up (timeouts): a failed write ends the
         // connection, nothing more.
-        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).is_err() || close {
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(&body))
+            .is_err()
+            || close
+        {
             return;
         }
     }
+}
+
+/// A read that timed out: nothing arrived yet, try again.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Reads one request; `None` when the client closed the connection.
@@ -248,7 +261,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Received
             match reader.read_line(&mut h) {
                 Ok(0) => return Ok(None),
                 Ok(_) => break,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                Err(e) if is_timeout(&e) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -271,7 +284,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Received
         match reader.read(&mut body[filled..]) {
             Ok(0) => return Ok(None),
             Ok(n) => filled += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+            Err(e) if is_timeout(&e) => continue,
             Err(e) => return Err(e),
         }
     }
