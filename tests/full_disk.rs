@@ -1,6 +1,8 @@
-//! Guards behaviour on a full disk: `publish` returns a typed error instead
-//! of panicking, and every event it acknowledged before the disk filled is
-//! still there when the database is opened again elsewhere.
+//! Guards behaviour on bad storage: on a full disk `publish` returns a
+//! typed error instead of panicking, and every event it acknowledged before
+//! the disk filled is still there when the database is opened again
+//! elsewhere; a truncated or read-only database gives a typed error on
+//! open (or, truncated, a working bus over what sled recovered).
 //!
 //! Needs a small filesystem of its own: the test mounts a 4 MiB tmpfs,
 //! which takes root (as on CI and the development machines here). Where
@@ -95,4 +97,66 @@ fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
     }
     let ep = bus.endpoints().pop().unwrap();
     assert!(bus.queue_depth(ep.id()).unwrap() >= acked.len());
+}
+
+#[test]
+fn a_read_only_or_truncated_database_is_a_typed_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mnt = scratch.path().join("ro");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("full_disk: cannot mount a tmpfs here (not root?): nothing checked");
+        return;
+    }
+    let _unmount = Mount(&mnt);
+    let dir = mnt.join("bus");
+    {
+        let bus = Bus::open(&dir).unwrap();
+        for n in 0..50 {
+            bus.publish(Event::new("a.b", &json!({"n": n})).unwrap())
+                .unwrap();
+        }
+        bus.shutdown().unwrap();
+    }
+    // A truncated copy: half of the data file is gone.
+    let truncated = scratch.path().join("truncated");
+    copy_dir(&dir, &truncated);
+    let db_file = truncated.join("db");
+    let len = std::fs::metadata(&db_file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db_file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    match Bus::open(&truncated) {
+        // sled may recover a prefix of its log: then it must be a working bus.
+        Ok(bus) => {
+            println!("truncated database opened: {:?}", bus.recovery());
+            bus.publish(Event::new("a.b", &json!("after")).unwrap())
+                .unwrap();
+        }
+        Err(e) => assert!(
+            matches!(e, Error::Corrupt { .. } | Error::Storage(_)),
+            "{e:?}"
+        ),
+    }
+
+    // Read-only: root ignores file permissions, so remount the filesystem.
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(remounted, "remount read-only");
+    match Bus::open(&dir) {
+        Err(Error::Storage(_)) => {}
+        Err(other) => panic!("unexpected error kind: {other:?}"),
+        Ok(_) => panic!("opened a database on a read-only filesystem"),
+    }
 }
