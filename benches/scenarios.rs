@@ -1,4 +1,28 @@
-//! Benchmark scenario 1: durable publish throughput.
+//! The benchmark scenarios of hookbus, in one run:
+//!
+//! ```text
+//! cargo bench --bench scenarios                           # everything, ~13 min on 2 cores
+//! HOOKBUS_BENCH_SMOKE=1 cargo bench --bench scenarios     # seconds, for CI
+//! HOOKBUS_BENCH_SCENARIOS=2,3 cargo bench --bench scenarios
+//! ```
+//!
+//! 1. durable publish (below);
+//! 2. delivery throughput of a backlog, against a plain ureq loop
+//!    (`scenarios/delivery.rs`);
+//! 3. end-to-end publish-to-receipt latency at a steady offered rate
+//!    (`scenarios/delivery.rs`);
+//! 4. recovery of a database of pending deliveries (`scenarios/recovery.rs`);
+//! 5. many endpoints: threads, memory, idle CPU (`scenarios/scale.rs`);
+//! 6. a hand-written SQLite outbox with polling senders doing the jobs of 2
+//!    and 3 (`scenarios/peer.rs`).
+//!
+//! Each scenario prints its table; a summary table with the ratios to the
+//! baselines measured in the same run closes the output. Knobs for scenarios
+//! 2 to 6 (sizes, rates, which scenarios and systems) are listed in
+//! `scenarios/harness.rs`; `HOOKBUS_BENCH_REPS` and `HOOKBUS_BENCH_DIR` apply
+//! to all.
+//!
+//! # Scenario 1: durable publish throughput
 //!
 //! Measures, in one run, `Bus::publish` against three baselines, each with
 //! 1, 4 and 16 publishing threads and the same 1 KiB JSON payload:
@@ -49,6 +73,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hookbus::{Bus, EndpointConfig, Event};
 use rusqlite::{params, Connection, TransactionBehavior};
+
+#[path = "scenarios/delivery.rs"]
+mod delivery;
+#[path = "scenarios/harness.rs"]
+mod harness;
+#[path = "scenarios/peer.rs"]
+mod peer;
+#[path = "scenarios/recovery.rs"]
+mod recovery;
+#[path = "scenarios/scale.rs"]
+mod scale;
+#[path = "scenarios/wire.rs"]
+mod wire;
 
 const PAYLOAD_BYTES: usize = 1024;
 const THREADS: [usize; 3] = [1, 4, 16];
@@ -694,15 +731,82 @@ fn main() {
         run_child(&spec, &settings, &payload);
         return;
     }
+    let knobs = harness::Knobs::from_env(settings.smoke, settings.reps, settings.dir.clone());
+    if let Ok(task) = std::env::var(harness::TASK_VAR) {
+        run_task(&task, &knobs);
+        return;
+    }
     let began = Instant::now();
     let load_before = load_average();
+    println!("# hookbus benchmark");
+    println!();
+    println!(
+        "{}{} CPUs, load average (1, 5, 15 min) at the start: {load_before}. Other work on \
+         the machine skews every number: each table shows the 1-minute load average at the \
+         start of each measurement.",
+        if settings.smoke {
+            "SMOKE MODE (the numbers only show that every path runs; they mean nothing): "
+        } else {
+            ""
+        },
+        thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!();
+    let mut rows = Vec::new();
+    if knobs.runs(1) {
+        scenario_1(&settings, &mut rows);
+    }
+    if knobs.runs(2) {
+        delivery::scenario_2(&knobs, &mut rows);
+    }
+    if knobs.runs(3) {
+        delivery::scenario_3(&knobs, &mut rows);
+    }
+    if knobs.runs(4) {
+        recovery::scenario_4(&knobs, &mut rows);
+    }
+    if knobs.runs(5) {
+        scale::scenario_5(&knobs, &mut rows);
+    }
+    harness::print_summary(&rows);
+    println!(
+        "total bench time: {:.1} s; load average before: {load_before}, after: {}",
+        began.elapsed().as_secs_f64(),
+        load_average()
+    );
+}
 
+/// The measurement processes of scenarios 2 to 5: `s2:SYSTEM:CASE`,
+/// `s3:SYSTEM:RATE`, `s4:TASK`, `s5:SIZE` (indices into the knobs' lists).
+fn run_task(task: &str, knobs: &harness::Knobs) {
+    let parts: Vec<&str> = task.split(':').collect();
+    let index = |i: usize| -> usize {
+        parts
+            .get(i)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("malformed task {task}"))
+    };
+    let res = match parts[0] {
+        "s2" => {
+            let cases = delivery::s2_cases(knobs);
+            delivery::run_s2(parts[1], &cases[index(2)], knobs)
+        }
+        "s3" => delivery::run_s3(parts[1], knobs.rates[index(2)], knobs),
+        "s4" => recovery::run(parts[1], knobs),
+        "s5" => scale::run(knobs.scale[index(1)], knobs),
+        _ => panic!("unknown task {task}"),
+    };
+    harness::emit(&res);
+}
+
+/// Scenario 1: durable publish, against sled and SQLite.
+fn scenario_1(settings: &Settings, rows: &mut Vec<harness::Row>) {
     let budget = match settings.budget {
         Budget::Time(d) => format!("{:.1} s per measurement", d.as_secs_f64()),
         Budget::Count(n) => format!("{n} events per measurement"),
     };
     let tmp = settings.dir.clone().unwrap_or_else(std::env::temp_dir);
-    println!("# hookbus benchmark, scenario 1: durable publish");
+    println!("## Scenario 1: durable publish");
     println!();
     println!(
         "{}{budget}, {} repetition(s) (median reported), {PAYLOAD_BYTES} B JSON payload, \
@@ -841,9 +945,44 @@ fn main() {
     println!(
         "(The targets are the issue's bar for 16 threads; they are shown for every thread count.)"
     );
-    println!(
-        "total bench time: {:.1} s; load average before: {load_before}, after: {}",
-        began.elapsed().as_secs_f64(),
-        load_average()
-    );
+    println!();
+    for (ti, &threads) in THREADS.iter().enumerate() {
+        let Some(h) = median_of(System::Hookbus, ti) else {
+            continue;
+        };
+        let base = |s: System| median_of(s, ti);
+        let show = |v: Option<f64>| v.map_or_else(|| "-".into(), fmt_rate);
+        let ratio = |s: System| base(s).map_or_else(|| "-".into(), |b| format!("{:.2}", h / b));
+        let si = SYSTEMS.iter().position(|s| *s == System::Hookbus);
+        let runs = si.map(|si| &results[si][ti]);
+        let median_run = runs.filter(|r| !r.is_empty()).map(|r| {
+            let rates: Vec<f64> = r.iter().map(|m| m.rate).collect();
+            &r[median_index(&rates)]
+        });
+        rows.push(harness::Row {
+            scenario: "1 publish",
+            case: format!("{threads} threads"),
+            hookbus: format!("{}/s", fmt_rate(h)),
+            baseline: format!(
+                "raw {}/s; naive {}/s; SQLite {}/s",
+                show(base(System::SledRaw)),
+                show(base(System::SledFlush)),
+                show(base(System::Sqlite))
+            ),
+            ratio: format!(
+                "{} of raw; {}× naive; {}× SQLite",
+                ratio(System::SledRaw),
+                ratio(System::SledFlush),
+                ratio(System::Sqlite)
+            ),
+            target: "≥ 0.5× raw, ≥ 5× naive (16 threads)".into(),
+            latency: median_run.map_or_else(
+                || "-".into(),
+                |m| format!("{:.2} / {:.2} ms", m.p50_us / 1e3, m.p99_us / 1e3),
+            ),
+            rss: median_run
+                .and_then(|m| m.peak_rss_mib)
+                .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
+        });
+    }
 }
