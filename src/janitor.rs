@@ -26,7 +26,11 @@ use crate::time::now_ms;
 
 /// Deliveries younger than this are left implied: most are attempted well
 /// before, and writing a key for them would double the work of a publish.
-const MATERIALIZE_AFTER: Duration = Duration::from_secs(5);
+const MATERIALIZE_AFTER: Duration = Duration::from_secs(30);
+
+/// Keys written per lane per round, so the lane's lock (which its senders
+/// need) is never held long; a large backlog is covered over a few rounds.
+const MATERIALIZE_PER_ROUND: usize = 2_000;
 
 /// Events looked at per retention round, so a round stays short.
 const RETENTION_BUDGET: usize = 20_000;
@@ -100,7 +104,7 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
     let lanes: Vec<_> = shared.lanes.read().values().cloned().collect();
     let mut wrote = 0;
     for lane in &lanes {
-        wrote += lane.materialize_older_than(before, |event, due| {
+        wrote += lane.materialize_older_than(before, MATERIALIZE_PER_ROUND, |event, due| {
             if store.has_delivery_key(lane.id, event)? {
                 return Ok(());
             }

@@ -113,7 +113,7 @@
 //!
 //! Each endpoint's queue is served by its own sender threads, started when
 //! it has work (up to its `concurrency`, default 2; 1 when ordered) and
-//! stopped after 30 s idle, so a hung endpoint never delays another and
+//! stopped after 10 s idle, so a hung endpoint never delays another and
 //! idle endpoints cost nothing. Endpoints with a retry pending keep one
 //! sleeping thread. One janitor thread wakes every 2 s to move the queue
 //! checkpoint (which bounds the work of the next open) and apply retention.

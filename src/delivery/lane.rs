@@ -69,8 +69,10 @@ pub(crate) struct Lane {
     wake: Condvar,
     /// Mirrors `health.mode == Active`, read by every sender loop.
     active: AtomicBool,
-    /// The endpoint's stored state; every change is written under this lock.
+    /// The endpoint's state; changes are made (and written) under this lock.
     pub(crate) health: Mutex<EndpointStateRecord>,
+    /// What was last written of it.
+    stored_health: Mutex<EndpointStateRecord>,
     pub(crate) counters: Counters,
 }
 
@@ -82,6 +84,7 @@ impl Lane {
             state: Mutex::new(LaneState::default()),
             wake: Condvar::new(),
             active: AtomicBool::new(health.mode == Mode::Active),
+            stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
             counters: Counters::default(),
         })
@@ -111,10 +114,11 @@ impl Lane {
             let mut health = self.health.lock();
             let mut next = health.clone();
             change(&mut next);
-            if next != *health {
+            if worth_writing(&self.stored_health.lock(), &next) {
                 shared.store.put_endpoint_state(self.id, &next)?;
-                *health = next;
+                *self.stored_health.lock() = next.clone();
             }
+            *health = next;
             health.clone()
         };
         let active = updated.mode == Mode::Active;
@@ -239,6 +243,7 @@ impl Lane {
     pub(crate) fn materialize_older_than(
         &self,
         before_ms: u64,
+        at_most: usize,
         mut write: impl FnMut(EventId, u64) -> Result<()>,
     ) -> Result<usize> {
         let mut st = self.state.lock();
@@ -246,6 +251,7 @@ impl Lane {
             .pending
             .iter()
             .filter(|(e, s)| s.implied && s.due != RESERVED && e.timestamp_ms() < before_ms)
+            .take(at_most)
             .map(|(e, s)| (*e, *s))
             .collect();
         for (event, slot) in &stale {
@@ -422,6 +428,25 @@ impl Drop for WorkerGuard<'_> {
             self.0.state.lock().workers -= 1;
         }
     }
+}
+
+/// How stale the stored last-success and last-failure times may get: a
+/// healthy endpoint would otherwise rewrite its state on every delivery.
+const HEALTH_TIME_SLACK_MS: u64 = 10_000;
+
+/// Whether a state change must be written now: always when the mode or a
+/// failure count changes (auto-pause depends on them), and for the
+/// timestamps only once they drift past the slack.
+fn worth_writing(stored: &EndpointStateRecord, next: &EndpointStateRecord) -> bool {
+    let drifted = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => b.abs_diff(a) > HEALTH_TIME_SLACK_MS,
+        (a, b) => a != b,
+    };
+    stored.mode != next.mode
+        || stored.consecutive_failed_attempts != next.consecutive_failed_attempts
+        || stored.consecutive_failed_deliveries != next.consecutive_failed_deliveries
+        || drifted(stored.last_success_ms, next.last_success_ms)
+        || drifted(stored.last_failure_ms, next.last_failure_ms)
 }
 
 /// Joins threads that have finished, counting the ones that panicked.

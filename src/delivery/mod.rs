@@ -6,7 +6,7 @@
 //! deliveries (ordered by event id, which is publish order) and a set of
 //! scheduled retries. A lane starts sender threads only when it has work, up
 //! to the endpoint's `concurrency` (default 2), and a thread exits after
-//! `sender_idle_timeout` (default 30 s) with nothing ready and no retry
+//! `sender_idle_timeout` (default 10 s) with nothing ready and no retry
 //! scheduled. Idle threads block on the lane's condition variable; a thread
 //! waiting for a retry sleeps until exactly that moment. So an idle endpoint
 //! costs no thread and no CPU, and a hung endpoint holds only its own

@@ -44,7 +44,12 @@ pub(crate) struct Requeue {
 /// Makes one attempt (or finds there is nothing to do); returns when the
 /// delivery must be queued again, if it must. The lane requeues it only
 /// after it is no longer counted in flight.
-pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId, implied: bool) -> Option<Requeue> {
+pub(crate) fn deliver(
+    shared: &Arc<Shared>,
+    lane: &Arc<Lane>,
+    event: EventId,
+    implied: bool,
+) -> Option<Requeue> {
     match try_deliver(shared, lane, event) {
         Ok(requeue) => requeue,
         Err(e) => {
@@ -57,9 +62,13 @@ pub(crate) fn deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event: EventId, im
     }
 }
 
-fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Result<Option<Requeue>> {
+fn try_deliver(
+    shared: &Arc<Shared>,
+    lane: &Arc<Lane>,
+    event_id: EventId,
+) -> Result<Option<Requeue>> {
     let store = &shared.store;
-    let Some((delivery, stored)) = store.delivery(lane.id, event_id)? else {
+    let Some((delivery, stored, known_event)) = store.delivery_and_event(lane.id, event_id)? else {
         // Removed with its endpoint, or its event is gone.
         return Ok(None);
     };
@@ -98,7 +107,11 @@ fn try_deliver(shared: &Arc<Shared>, lane: &Arc<Lane>, event_id: EventId) -> Res
         stored = Stored::Pending;
     }
 
-    let event = match store.event(event_id) {
+    let read = match known_event {
+        Some(event) => Ok(Some(event)),
+        None => store.event(event_id),
+    };
+    let event = match read {
         Ok(Some(event)) => event,
         Ok(None) => {
             return give_up(

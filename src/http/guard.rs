@@ -4,12 +4,18 @@
 //! 127.0.0.1 is refused like the literal), after IPv4-mapped IPv6 addresses
 //! are turned back into IPv4. If any returned address is refused the whole
 //! name is refused, so a name mixing public and private answers cannot be
-//! used to reach the private one.
+//! used to reach the private one. A name's checked answer is reused for
+//! 30 s: connections go to addresses that were checked, never to a fresh
+//! answer that was not.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use ureq::config::Config as UreqConfig;
 use ureq::http::Uri;
@@ -176,6 +182,8 @@ impl std::error::Error for Blocked {}
 pub(crate) struct GuardedResolver {
     inner: DefaultResolver,
     policy: Arc<NetworkPolicy>,
+    /// "host:port" → when it was resolved, and its checked addresses.
+    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
 }
 
 impl GuardedResolver {
@@ -183,6 +191,7 @@ impl GuardedResolver {
         GuardedResolver {
             inner: DefaultResolver::default(),
             policy,
+            cache: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -194,13 +203,64 @@ impl Resolver for GuardedResolver {
         config: &UreqConfig,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = self.inner.resolve(uri, config, timeout)?;
-        if let Some(bad) = addrs.iter().find(|a| !self.policy.permits(a.ip())) {
-            return Err(ureq::Error::Other(Box::new(Blocked { addr: bad.ip() })));
+        // ureq asks before every request, pooled connection or not, and its
+        // resolver runs each lookup on a new thread when a timeout is set
+        // (a quarter of a sender's CPU, measured). An IP literal needs no
+        // lookup; a name's checked answer is kept for a short while.
+        let port = uri.port_u16().or_else(|| match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
+        if let (Some(host), Some(port)) = (host, port) {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                self.check(&[ip])?;
+                let mut out = self.empty();
+                out.push(std::net::SocketAddr::new(ip, port));
+                return Ok(out);
+            }
+            let key = format!("{host}:{port}");
+            if let Some((at, addrs)) = self.cache.lock().get(&key) {
+                if at.elapsed() < DNS_CACHE_TTL {
+                    return Ok(addrs.clone());
+                }
+            }
+            let addrs = self.inner.resolve(uri, config, timeout)?;
+            let ips: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+            self.check(&ips)?;
+            let mut cache = self.cache.lock();
+            if cache.len() >= DNS_CACHE_ENTRIES {
+                cache.retain(|_, (at, _)| at.elapsed() < DNS_CACHE_TTL);
+            }
+            if cache.len() < DNS_CACHE_ENTRIES {
+                cache.insert(key, (Instant::now(), addrs.clone()));
+            }
+            return Ok(addrs);
         }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        let ips: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+        self.check(&ips)?;
         Ok(addrs)
     }
 }
+
+impl GuardedResolver {
+    /// Refuses the whole answer if any address is not allowed.
+    fn check(&self, ips: &[IpAddr]) -> Result<(), ureq::Error> {
+        match ips.iter().find(|ip| !self.policy.permits(**ip)) {
+            Some(bad) => Err(ureq::Error::Other(Box::new(Blocked { addr: *bad }))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long a name's checked addresses are reused.
+const DNS_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Names kept at most; past that, lookups are simply not cached.
+const DNS_CACHE_ENTRIES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {

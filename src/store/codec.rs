@@ -28,12 +28,11 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> R
     let corrupt = |detail: String| Error::Corrupt { what, detail };
     match bytes.split_first() {
         Some((&RECORD_VERSION, rest)) => {
-            let (value, used) =
-                bincode::serde::decode_from_slice(
-                    rest,
-                    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
-                )
-                    .map_err(|e| corrupt(e.to_string()))?;
+            let (value, used) = bincode::serde::decode_from_slice(
+                rest,
+                bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
             if used != rest.len() {
                 return Err(corrupt(format!("{} trailing bytes", rest.len() - used)));
             }

@@ -232,16 +232,35 @@ impl Store {
         ep: EndpointId,
         ev: EventId,
     ) -> Result<Option<(DeliveryRecord, Stored)>> {
+        Ok(self.delivery_and_event(ep, ev)?.map(|(d, s, _)| (d, s)))
+    }
+
+    /// [`Store::delivery`], plus the event when it had to be read to find
+    /// an implied delivery (so a sender reads it once).
+    pub(crate) fn delivery_and_event(
+        &self,
+        ep: EndpointId,
+        ev: EventId,
+    ) -> Result<Option<(DeliveryRecord, Stored, Option<EventRecord>)>> {
         if let Some(v) = self.db.get(keys::pending(ep, ev))? {
-            return Ok(Some((codec::decode("delivery", &v)?, Stored::Pending)));
+            return Ok(Some((
+                codec::decode("delivery", &v)?,
+                Stored::Pending,
+                None,
+            )));
         }
         if let Some(v) = self.db.get(keys::finished(ep, ev))? {
-            return Ok(Some((codec::decode("delivery", &v)?, Stored::Finished)));
+            return Ok(Some((
+                codec::decode("delivery", &v)?,
+                Stored::Finished,
+                None,
+            )));
         }
         Ok(self.event(ev)?.and_then(|e| {
-            e.targets
-                .contains(&ep.0)
-                .then(|| (DeliveryRecord::implied(e.created_ms), Stored::Implied))
+            e.targets.contains(&ep.0).then(|| {
+                let implied = DeliveryRecord::implied(e.created_ms);
+                (implied, Stored::Implied, Some(e))
+            })
         }))
     }
 
