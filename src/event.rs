@@ -365,7 +365,10 @@ mod tests {
         ));
         // Grammatical, but no strict parser accepts them.
         for strict in [&b"1e400"[..], br#""\ud800""#] {
-            assert!(Event::from_json_bytes("a", strict.to_vec()).is_err(), "{strict:?}");
+            assert!(
+                Event::from_json_bytes("a", strict.to_vec()).is_err(),
+                "{strict:?}"
+            );
         }
     }
 }

@@ -169,6 +169,9 @@ pub mod verify;
 
 pub use bus::{Bus, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
 pub use config::BusBuilder;
+/// The channel crate [`Bus::notices`] receivers come from, re-exported so
+/// hosts can name its types without depending on it themselves.
+pub use crossbeam_channel;
 pub use endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
     SuccessPolicy,
@@ -181,9 +184,6 @@ pub use log::{
     ErrorKind, Trigger,
 };
 pub use notice::{Notice, NOTICE_BUFFER};
-/// The channel crate [`Bus::notices`] receivers come from, re-exported so
-/// hosts can name its types without depending on it themselves.
-pub use crossbeam_channel;
 pub use stats::{EndpointHealth, EndpointStats, Stats};
 
 // Compiles the README's code so it stays true.

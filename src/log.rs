@@ -213,7 +213,9 @@ pub enum DeliveryStatus {
 impl fmt::Display for DeliveryStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeliveryStatus::Pending { next_attempt, .. } => write!(f, "pending (attempt {next_attempt} next)"),
+            DeliveryStatus::Pending { next_attempt, .. } => {
+                write!(f, "pending (attempt {next_attempt} next)")
+            }
             DeliveryStatus::InFlight { attempt } => write!(f, "attempt {attempt} in flight"),
             DeliveryStatus::Delivered { attempts } => write!(f, "delivered (attempt {attempts})"),
             DeliveryStatus::Failed { attempts } => write!(f, "failed after {attempts} attempts"),
