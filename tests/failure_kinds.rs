@@ -6,18 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, fast_bus, Receiver, Reply, WAIT};
-use hookbus::{Attempt, Bus, EndpointConfig, ErrorKind, Event};
+use common::{fast_bus, first_attempt, Receiver, Reply};
+use hookbus::{EndpointConfig, ErrorKind, Event};
 use serde_json::json;
-
-fn first_attempt(bus: &Bus, id: hookbus::EventId) -> Attempt {
-    let mut got = None;
-    eventually(WAIT, "an attempt in the log", || {
-        got = bus.attempts(id).unwrap().into_iter().next();
-        got.is_some()
-    });
-    got.unwrap()
-}
 
 #[test]
 fn redirect_is_a_failure_and_is_not_followed() {

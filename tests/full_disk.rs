@@ -16,11 +16,30 @@ use std::process::Command;
 use hookbus::{Bus, EndpointConfig, Error, Event};
 use serde_json::json;
 
-struct Mount<'a>(&'a Path);
+/// A tmpfs of its own, unmounted when dropped.
+struct Mount(std::path::PathBuf);
 
-impl Drop for Mount<'_> {
+impl Mount {
+    /// Mounts a tmpfs of `size` at `at`; `None`, said on stderr, where the
+    /// machine does not allow it.
+    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
+        std::fs::create_dir(at).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("full_disk: cannot mount a tmpfs here (not root?): nothing checked");
+            return None;
+        }
+        Some(Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
+        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 
@@ -40,18 +59,10 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
     let scratch = tempfile::tempdir().unwrap();
-    let mnt = scratch.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("full_disk: cannot mount a tmpfs here (not root?): nothing checked");
+    let Some(mounted) = Mount::tmpfs(&scratch.path().join("small"), "4m") else {
         return;
-    }
-    let _unmount = Mount(&mnt);
+    };
+    let mnt = mounted.0.clone();
     let dir = mnt.join("bus");
     let mut acked = Vec::new();
     let mut failure = None;
@@ -102,18 +113,10 @@ fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
 #[test]
 fn a_read_only_or_truncated_database_is_a_typed_error() {
     let scratch = tempfile::tempdir().unwrap();
-    let mnt = scratch.path().join("ro");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("full_disk: cannot mount a tmpfs here (not root?): nothing checked");
+    let Some(mounted) = Mount::tmpfs(&scratch.path().join("ro"), "16m") else {
         return;
-    }
-    let _unmount = Mount(&mnt);
+    };
+    let mnt = mounted.0.clone();
     let dir = mnt.join("bus");
     {
         let bus = Bus::open(&dir).unwrap();

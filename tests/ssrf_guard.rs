@@ -4,18 +4,9 @@
 
 mod common;
 
-use common::{eventually, Receiver, WAIT};
-use hookbus::{Attempt, Bus, EndpointConfig, Error, ErrorKind, Event, EventId};
+use common::{eventually, first_attempt, Receiver, WAIT};
+use hookbus::{Bus, EndpointConfig, Error, ErrorKind, Event};
 use serde_json::json;
-
-fn first_attempt(bus: &Bus, id: EventId) -> Attempt {
-    let mut got = None;
-    eventually(WAIT, "an attempt in the log", || {
-        got = bus.attempts(id).unwrap().into_iter().next();
-        got.is_some()
-    });
-    got.unwrap()
-}
 
 #[test]
 fn loopback_is_refused_by_default_by_literal_and_by_name() {

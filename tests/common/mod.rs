@@ -320,3 +320,13 @@ pub fn eventually(timeout: Duration, what: &str, mut done: impl FnMut() -> bool)
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits for the first attempt of an event to be logged, and returns it.
+pub fn first_attempt(bus: &Bus, id: hookbus::EventId) -> hookbus::Attempt {
+    let mut got = None;
+    eventually(WAIT, "an attempt in the log", || {
+        got = bus.attempts(id).unwrap().into_iter().next();
+        got.is_some()
+    });
+    got.unwrap()
+}
