@@ -224,7 +224,7 @@ impl Bus {
             let registry = self.inner.registry.read();
             let lanes: Vec<Arc<Lane>> = registry
                 .values()
-                .filter(|r| r.lane.mode() != crate::store::records::Mode::Disabled)
+                .filter(|r| r.lane.receives_events())
                 .filter(|r| r.filter.matches(&event.event_type, &event.attributes))
                 .map(|r| Arc::clone(&r.lane))
                 .collect();

@@ -10,6 +10,7 @@ use crate::event::{EventId, StoredEvent};
 use crate::log::{Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter};
 use crate::notice::Notice;
 use crate::stats::{self, EndpointHealth, Stats};
+use crate::store::implied_delivery;
 use crate::store::records::DeliveryState;
 use crate::time;
 
@@ -38,13 +39,21 @@ impl Bus {
 
     /// Every delivery of an event, one per endpoint it was queued for.
     pub fn deliveries(&self, event: EventId) -> Result<Vec<Delivery>> {
-        let Some(record) = self.inner.shared.store.event(event)? else {
+        let store = &self.inner.shared.store;
+        let Some(record) = store.event(event)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for target in record.targets {
-            if let Some(d) = self.delivery(EndpointId(target), event)? {
-                out.push(d);
+        for &target in &record.targets {
+            let ep = EndpointId(target);
+            // The event is already read: an implied delivery needs no
+            // second look at it.
+            let rec = match store.keyed_delivery(ep, event)? {
+                Some((rec, _)) => Some(rec),
+                None => implied_delivery(ep, &record),
+            };
+            if let Some(rec) = rec {
+                out.push(Delivery::from_record(ep, event, &rec));
             }
         }
         Ok(out)

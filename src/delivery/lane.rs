@@ -69,6 +69,8 @@ pub(crate) struct Lane {
     wake: Condvar,
     /// Mirrors `health.mode == Active`, read by every sender loop.
     active: AtomicBool,
+    /// Mirrors `health.mode != Disabled`, read by every publish.
+    receiving: AtomicBool,
     /// The endpoint's state; changes are made (and written) under this lock.
     pub(crate) health: Mutex<EndpointStateRecord>,
     /// What was last written of it.
@@ -84,6 +86,7 @@ impl Lane {
             state: Mutex::new(LaneState::default()),
             wake: Condvar::new(),
             active: AtomicBool::new(health.mode == Mode::Active),
+            receiving: AtomicBool::new(health.mode != Mode::Disabled),
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
             counters: Counters::default(),
@@ -118,15 +121,26 @@ impl Lane {
                 shared.store.put_endpoint_state(self.id, &next)?;
                 *self.stored_health.lock() = next.clone();
             }
+            // The mirrors change under the same lock, so they never show
+            // an older mode than the record.
+            self.receiving
+                .store(next.mode != Mode::Disabled, Ordering::SeqCst);
+            let active = next.mode == Mode::Active;
+            let woke = self.active.swap(active, Ordering::SeqCst) != active && active;
             *health = next;
-            health.clone()
+            (health.clone(), woke)
         };
-        let active = updated.mode == Mode::Active;
-        if self.active.swap(active, Ordering::SeqCst) != active && active {
+        let (updated, woke) = updated;
+        if woke {
             let mut st = self.state.lock();
             self.kick(shared, &mut st);
         }
         Ok(updated)
+    }
+
+    /// Whether new events are queued for it (active or paused).
+    pub(crate) fn receives_events(&self) -> bool {
+        self.receiving.load(Ordering::SeqCst)
     }
 
     pub(crate) fn mode(&self) -> Mode {

@@ -166,7 +166,7 @@ fn try_deliver(
         store.commit()?;
     }
     lane.counters.attempt(attempt, succeeded);
-    after_outcome(shared, lane, event_id, &outcome, next)?;
+    after_outcome(shared, lane, route.pause_after, event_id, &outcome, next)?;
     Ok(match next {
         DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
             due_ms,
@@ -198,14 +198,13 @@ fn honour_retry_after(shared: &Shared, outcome: &HttpOutcome, now: u64, schedule
 fn after_outcome(
     shared: &Arc<Shared>,
     lane: &Arc<Lane>,
+    pause_after: Option<u32>,
     event: EventId,
     outcome: &HttpOutcome,
     next: DeliveryState,
 ) -> Result<()> {
     let now = now_ms();
-    let route = lane.route();
     let mut notices = Vec::new();
-    let pause_after = route.pause_after;
     lane.update_health(shared, |h| {
         match next {
             DeliveryState::Delivered { .. } => {

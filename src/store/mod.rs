@@ -242,26 +242,27 @@ impl Store {
         ep: EndpointId,
         ev: EventId,
     ) -> Result<Option<(DeliveryRecord, Stored, Option<EventRecord>)>> {
-        if let Some(v) = self.db.get(keys::pending(ep, ev))? {
-            return Ok(Some((
-                codec::decode("delivery", &v)?,
-                Stored::Pending,
-                None,
-            )));
-        }
-        if let Some(v) = self.db.get(keys::finished(ep, ev))? {
-            return Ok(Some((
-                codec::decode("delivery", &v)?,
-                Stored::Finished,
-                None,
-            )));
+        if let Some((rec, stored)) = self.keyed_delivery(ep, ev)? {
+            return Ok(Some((rec, stored, None)));
         }
         Ok(self.event(ev)?.and_then(|e| {
-            e.targets.contains(&ep.0).then(|| {
-                let implied = DeliveryRecord::implied(e.created_ms);
-                (implied, Stored::Implied, Some(e))
-            })
+            implied_delivery(ep, &e).map(|implied| (implied, Stored::Implied, Some(e)))
         }))
+    }
+
+    /// A delivery's state if it has a key of its own (`p`, then `f`).
+    pub(crate) fn keyed_delivery(
+        &self,
+        ep: EndpointId,
+        ev: EventId,
+    ) -> Result<Option<(DeliveryRecord, Stored)>> {
+        if let Some(v) = self.db.get(keys::pending(ep, ev))? {
+            return Ok(Some((codec::decode("delivery", &v)?, Stored::Pending)));
+        }
+        if let Some(v) = self.db.get(keys::finished(ep, ev))? {
+            return Ok(Some((codec::decode("delivery", &v)?, Stored::Finished)));
+        }
+        Ok(None)
     }
 
     /// Whether a delivery has a key of its own (`p` or `f`).
@@ -632,6 +633,14 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// The first delivery an event implies for an endpoint, if it targets it.
+pub(crate) fn implied_delivery(ep: EndpointId, event: &EventRecord) -> Option<DeliveryRecord> {
+    event
+        .targets
+        .contains(&ep.0)
+        .then(|| DeliveryRecord::implied(event.created_ms))
 }
 
 fn corrupt_key(what: &'static str, key: &[u8]) -> Error {
