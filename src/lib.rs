@@ -136,8 +136,14 @@
 //! returns for an endpoint's host is checked, and loopback, private
 //! (RFC 1918, IPv6 unique-local), link-local (including cloud metadata at
 //! 169.254.169.254), carrier-grade NAT, unspecified, multicast, benchmarking,
-//! documentation and other reserved ranges are refused, IPv4-mapped IPv6
-//! included. A refused attempt is logged as [`ErrorKind::Blocked`] and
+//! documentation and other reserved ranges are refused. IPv6 addresses that
+//! carry an IPv4 address are checked on both: IPv4-mapped ones
+//! (`::ffff:a.b.c.d`) as the IPv4 address they are; IPv4-compatible
+//! (`::a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), NAT64
+//! (`64:ff9b::/96`, `64:ff9b:1::/48`, read with the /96 layout), 6to4
+//! (`2002::/16`) and Teredo (`2001::/32`, the client address) are refused
+//! as IPv6 ranges and, if the host allows such a range, still refused when
+//! the IPv4 address they carry is. A refused attempt is logged as [`ErrorKind::Blocked`] and
 //! retried like any failure. [`BusBuilder::allow_network`] re-opens subnets
 //! the host trusts, [`BusBuilder::allow_private_networks`] all of them (for
 //! development), and [`BusBuilder::https_only`] refuses plain `http://`.
