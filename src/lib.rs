@@ -124,7 +124,11 @@
 //! publishes, lets attempts in flight finish (waiting at most
 //! `shutdown_timeout`, 15 s), joins every thread and flushes. Queued and
 //! scheduled deliveries stay stored and resume on the next open; an attempt
-//! whose outcome had not been recorded is made again.
+//! whose outcome had not been recorded is made again. Every
+//! [`Bus::notices`] receiver then disconnects, so a host's
+//! `for notice in bus.notices()` loop ends, even while other clones of the
+//! bus are alive; a receiver asked for after shutdown is disconnected
+//! from the start.
 //!
 //! # Security
 //!
