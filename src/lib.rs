@@ -75,6 +75,13 @@
 //! per active secret during a [rotation](Bus::rotate_secret)). Every attempt
 //! is built and signed afresh.
 //!
+//! Whatever the format, every request also carries `webhook-event-type`
+//! (the event type), `webhook-attempt` (the attempt number, from 1) and
+//! `webhook-occurred-at` (the event time, RFC 3339 UTC with milliseconds),
+//! beside `webhook-id`, so a receiver can tell events apart even when the
+//! body does not say (a flat contact object, the raw payload, a host's
+//! envelope). Endpoint headers cannot override any of these.
+//!
 //! Each endpoint may choose another [`Format`] (Growth-X, the lead CRM of
 //! seed 001, Snitcher, Grow, the raw payload, or a host-defined
 //! [`Envelope`]), another [`Signing`] scheme (hex HMAC in a header, the
