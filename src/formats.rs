@@ -2,7 +2,7 @@
 //! each attempt (the attempt number may be part of the body, so every
 //! attempt gets its own body and its own signature).
 //!
-//! Built-in formats are listed in [`Format`](crate::Format); hosts add their
+//! Built-in formats are listed in [`Format`]; hosts add their
 //! own by implementing [`Envelope`] and registering it with
 //! [`BusBuilder::envelope`](crate::BusBuilder::envelope).
 
