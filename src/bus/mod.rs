@@ -306,6 +306,10 @@ impl Bus {
     /// background, or are made again after the next open if the process
     /// exits first.
     ///
+    /// Every [`notices`](Bus::notices) receiver disconnects: a host's
+    /// `for notice in bus.notices()` loop ends, even while other clones of
+    /// the bus are alive.
+    ///
     /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
@@ -357,6 +361,9 @@ impl Inner {
                 "attempts still in flight at the shutdown timeout are left to finish in the background"
             );
         }
+        // After the joins, so notices of the attempts that finished reach
+        // their subscribers; then every `notices()` loop ends.
+        self.shared.notices.close();
         // A last checkpoint makes the next open quick.
         if let Err(e) = janitor::checkpoint(&self.shared) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");
