@@ -155,7 +155,7 @@ fn build_body(
         Format::GrowthX { client } => json(serde_json::to_vec(&GrowthXEnvelope {
             client,
             event_type: input.event_type,
-            occurred_at: time::space_separated_micros(time::to_ms(input.occurred_at)),
+            occurred_at: time::space_separated_micros(time::to_us(input.occurred_at)),
             attempt_number: input.attempt,
             data_type: input.event_type.split('.').next().unwrap_or_default(),
             data: payload,
@@ -278,7 +278,7 @@ pub(crate) fn input<'a>(
         id,
         event_type: &event.event_type,
         payload: &event.payload,
-        occurred_at: time::from_ms(event.occurred_ms),
+        occurred_at: time::from_us(event.occurred_us),
         attributes: &event.attributes,
         attempt,
         endpoint,
@@ -295,7 +295,7 @@ mod tests {
         EventRecord {
             event_type: t.into(),
             payload: payload.as_bytes().to_vec(),
-            occurred_ms: 1_649_367_553_042,
+            occurred_us: 1_649_367_553_042_000,
             attributes: vec![],
             targets: vec![],
             created_ms: 0,

@@ -193,7 +193,7 @@ pub use endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
     SuccessPolicy,
 };
-pub use error::{Error, Result};
+pub use error::{Error, PublishError, Result, StorageError};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use formats::{Envelope, EnvelopeInput};
 pub use log::{

@@ -21,7 +21,7 @@ impl Bus {
             id,
             event_type: r.event_type,
             payload: r.payload,
-            occurred_at: time::from_ms(r.occurred_ms),
+            occurred_at: time::from_us(r.occurred_us),
             attributes: r.attributes,
         }))
     }
