@@ -306,7 +306,11 @@ impl Bus {
     /// background, or are made again after the next open if the process
     /// exits first.
     ///
-    /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
+    /// Returns [`Error::WorkerPanicked`] with the number of panics caught
+    /// on background threads since the bus opened: in the janitor, or in
+    /// a delivery attempt (for example in a custom [`Envelope`](crate::Envelope)).
+    /// A panicked attempt is logged as failed, with kind `other` and the
+    /// panic's message, and retried on the delivery's schedule.
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
