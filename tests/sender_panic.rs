@@ -140,6 +140,19 @@ fn a_delivery_recovers_after_a_panicking_attempt() {
     let got = rx.requests_to("/ep");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["attempt"], 2);
+
+    // A test send runs the envelope on the host's own thread: the panic
+    // comes back as the outcome, not as an unwind into the caller.
+    let tested = bus
+        .test_send(ep.id(), Event::new("a.b", &json!({})).unwrap())
+        .unwrap();
+    assert!(!tested.succeeded);
+    assert_eq!(tested.error, Some(ErrorKind::Other));
+    assert!(tested
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("host envelope bug on attempt 1")));
+    assert_eq!(rx.requests_to("/ep").len(), 1, "nothing was sent");
     assert!(matches!(
         bus.shutdown(),
         Err(Error::WorkerPanicked { count: 1 })
