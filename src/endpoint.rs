@@ -11,6 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
+use crate::config as bounds;
 use crate::error::{Error, Result};
 use crate::event::is_type_byte;
 
@@ -281,7 +282,8 @@ const RESERVED_HEADERS: &[&str] = &[
 ///
 /// Everything is checked when the endpoint is saved
 /// ([`Bus::add_endpoint`](crate::Bus::add_endpoint)), and nothing is written
-/// if a check fails. Unset overrides take the bus defaults from
+/// if a check fails: a value outside the range its setter documents fails
+/// with [`Error::InvalidEndpoint`], naming the field and the range. Unset overrides take the bus defaults from
 /// [`BusBuilder`](crate::BusBuilder).
 #[derive(Clone)]
 pub struct EndpointConfig {
@@ -334,8 +336,8 @@ impl EndpointConfig {
     }
 
     /// Pauses the endpoint after this many deliveries in a row fail their
-    /// last attempt; `None` never pauses for failures. Defaults to the bus
-    /// setting (10).
+    /// last attempt; `None` never pauses for failures.
+    /// Allowed: `None`, or 1 to 1,000,000. Defaults to the bus setting (10).
     pub fn pause_after(mut self, failed_deliveries: Option<u32>) -> Self {
         self.pause_after = Some(failed_deliveries);
         self
@@ -403,29 +405,31 @@ impl EndpointConfig {
     }
 
     /// Maximum number of attempts per delivery, the first included.
-    /// Defaults to the bus setting (3).
+    /// Allowed: 1 to 1000. Defaults to the bus setting (3).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
     }
 
     /// Delays before the 2nd, 3rd… attempt; the last one repeats if there
-    /// are more attempts than delays. Jitter is added. Defaults to the bus
-    /// setting (30 s, 5 min, 50 min).
+    /// are more attempts than delays. Jitter is added.
+    /// Allowed: 1 to 100 delays, each from 0 to 30 days.
+    /// Defaults to the bus setting (30 s, 5 min, 50 min).
     pub fn retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.retry_delays = Some(delays.into_iter().collect());
         self
     }
 
     /// Total time allowed for one attempt, from connecting to reading the
-    /// response. Defaults to the bus setting (15 s).
+    /// response. Allowed: 1 ms to 2 h. Defaults to the bus setting (15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// How many deliveries to this endpoint may be in flight at once, each
-    /// on its own sender thread. Defaults to the bus setting (2).
+    /// on its own sender thread. Allowed: 1 to 256. Defaults to the bus
+    /// setting (2).
     pub fn concurrency(mut self, n: u32) -> Self {
         self.concurrency = Some(n);
         self
@@ -446,6 +450,10 @@ impl EndpointConfig {
         let invalid = |field, reason: &str| Error::InvalidEndpoint {
             field,
             reason: reason.to_string(),
+        };
+        // Ranges live with the bus's, in the config module.
+        let ranged = |field, checked: std::result::Result<(), String>| {
+            checked.map_err(|reason| Error::InvalidEndpoint { field, reason })
         };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "empty"));
@@ -471,22 +479,20 @@ impl EndpointConfig {
                 )
             })?;
         }
-        if self.max_attempts == Some(0) {
-            return Err(invalid("max_attempts", "must be at least 1"));
+        if let Some(n) = self.max_attempts {
+            ranged("max_attempts", bounds::ATTEMPTS.check(n))?;
         }
         if let Some(delays) = &self.retry_delays {
-            if delays.is_empty() {
-                return Err(invalid("retry_delays", "empty list"));
-            }
+            ranged("retry_delays", bounds::check_retry_delays(delays))?;
         }
-        if self.timeout == Some(Duration::ZERO) {
-            return Err(invalid("timeout", "must be above zero"));
+        if let Some(t) = self.timeout {
+            ranged("timeout", bounds::TIMEOUT.check(t))?;
         }
-        if self.concurrency == Some(0) {
-            return Err(invalid("concurrency", "must be at least 1"));
+        if let Some(n) = self.concurrency {
+            ranged("concurrency", bounds::CONCURRENCY.check(n))?;
         }
-        if self.pause_after == Some(Some(0)) {
-            return Err(invalid("pause_after", "must be at least 1 (or None)"));
+        if let Some(Some(n)) = self.pause_after {
+            ranged("pause_after", bounds::PAUSE_AFTER.check(n))?;
         }
         self.validate_format_and_signing()?;
         for (key, values) in &self.attribute_filters {
@@ -871,6 +877,53 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("C2FVsBQ"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn durations_and_counts_outside_their_ranges_name_field_and_range() {
+        let base = || EndpointConfig::new("a", "https://example.com");
+        let cases = [
+            (base().max_attempts(1001), "max_attempts", "from 1 to 1000"),
+            (
+                base().retry_delays([Duration::MAX]),
+                "retry_delays",
+                "30 days",
+            ),
+            (
+                base().retry_delays(vec![Duration::ZERO; 101]),
+                "retry_delays",
+                "from 1 to 100",
+            ),
+            (base().timeout(Duration::MAX), "timeout", "from 1 ms to 2 h"),
+            (
+                base().timeout(Duration::from_nanos(1)),
+                "timeout",
+                "from 1 ms to 2 h",
+            ),
+            (base().concurrency(u32::MAX), "concurrency", "from 1 to 256"),
+            (
+                base().pause_after(Some(u32::MAX)),
+                "pause_after",
+                "from 1 to 1000000",
+            ),
+        ];
+        for (cfg, field, range) in cases {
+            match cfg.validate() {
+                Err(Error::InvalidEndpoint { field: f, reason }) => {
+                    assert_eq!(f, field);
+                    assert!(reason.contains(range), "{field}: {reason}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        base()
+            .max_attempts(1000)
+            .retry_delays(vec![Duration::from_secs(30 * 86_400); 100])
+            .timeout(Duration::from_secs(2 * 3600))
+            .concurrency(256)
+            .pause_after(Some(1_000_000))
+            .validate()
+            .unwrap();
     }
 
     #[test]

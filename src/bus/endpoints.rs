@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Bus, Registered};
+use crate::config as bounds;
 use crate::delivery::{Lane, Route};
 use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason, Secret,
@@ -104,6 +105,9 @@ impl Bus {
     /// their pace. With Standard Webhooks every active secret signs (one
     /// `v1,` entry each); the single-value schemes (a header or a body
     /// field) carry the new secret only. Expired secrets are forgotten.
+    ///
+    /// `grace` allowed: 0 to 365 days; outside that the call fails with
+    /// [`Error::InvalidEndpoint`] (field `grace`) and nothing changes.
     pub fn rotate_secret(
         &self,
         id: EndpointId,
@@ -111,15 +115,24 @@ impl Bus {
         grace: Duration,
     ) -> Result<Endpoint> {
         self.check_open()?;
+        bounds::ROTATION_GRACE
+            .check(grace)
+            .map_err(|reason| Error::InvalidEndpoint {
+                field: "grace",
+                reason,
+            })?;
         let new_secret = new_secret.into();
         new_secret.key_for(&self.endpoint(id)?.config.signing)?;
         let now = SystemTime::now();
+        // Within the bound this cannot overflow on any platform; a clock
+        // set absurdly far ahead gets no grace rather than a panic.
+        let until = now.checked_add(grace);
         self.modify(id, |reg| {
             let ep = &mut reg.endpoint;
             ep.previous_secrets.retain(|(_, until)| *until > now);
             if let Some(old) = ep.config.secret.replace(new_secret) {
-                if !grace.is_zero() {
-                    ep.previous_secrets.insert(0, (old, now + grace));
+                if let Some(until) = until.filter(|_| !grace.is_zero()) {
+                    ep.previous_secrets.insert(0, (old, until));
                 }
             }
         })
@@ -247,7 +260,7 @@ pub(super) fn status_of(mode: Mode) -> EndpointStatus {
 
 fn to_record(ep: &Endpoint) -> EndpointRecord {
     let c = &ep.config;
-    let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+    let ms = time::duration_ms;
     EndpointRecord {
         name: c.name.clone(),
         url: c.url.clone(),
@@ -281,7 +294,7 @@ pub(super) fn from_record(
     r: EndpointRecord,
     state: &EndpointStateRecord,
 ) -> Result<(Endpoint, EventFilter)> {
-    let config = EndpointConfig {
+    let mut config = EndpointConfig {
         name: r.name,
         url: r.url,
         events: r.events,
@@ -300,6 +313,7 @@ pub(super) fn from_record(
         ordered: r.ordered,
         pause_after: r.pause_after,
     };
+    clamp_legacy(id, &mut config);
     let filter = config.validate().map_err(|e| Error::Corrupt {
         what: "endpoint",
         detail: e.to_string(),
@@ -318,4 +332,75 @@ pub(super) fn from_record(
         },
         filter,
     ))
+}
+
+/// Moves settings stored before their ranges existed into range, so such an
+/// endpoint keeps delivering (with the nearest allowed value) instead of
+/// being skipped as unreadable.
+fn clamp_legacy(id: EndpointId, c: &mut EndpointConfig) {
+    let settings = |c: &EndpointConfig| {
+        (
+            c.max_attempts,
+            c.retry_delays.clone(),
+            c.timeout,
+            c.concurrency,
+            c.pause_after,
+        )
+    };
+    let before = settings(c);
+    if let Some(n) = &mut c.max_attempts {
+        *n = bounds::ATTEMPTS.clamp_u32(*n);
+    }
+    if let Some(delays) = &mut c.retry_delays {
+        let most = usize::try_from(bounds::RETRY_DELAY_COUNT.max).unwrap_or(usize::MAX);
+        delays.truncate(most);
+        for d in delays.iter_mut() {
+            *d = bounds::RETRY_DELAY.clamp(*d);
+        }
+    }
+    if let Some(t) = &mut c.timeout {
+        *t = bounds::TIMEOUT.clamp(*t);
+    }
+    if let Some(n) = &mut c.concurrency {
+        *n = bounds::CONCURRENCY.clamp_u32(*n);
+    }
+    if let Some(Some(n)) = &mut c.pause_after {
+        *n = bounds::PAUSE_AFTER.clamp_u32(*n);
+    }
+    if settings(c) != before {
+        tracing::warn!(endpoint = %id, "a stored setting was outside its allowed range and is used at the nearest allowed value");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_settings_outside_todays_ranges_load_clamped() {
+        let endpoint = Endpoint {
+            id: EndpointId(7),
+            config: EndpointConfig::new("old", "https://example.com/hook"),
+            status: EndpointStatus::Active,
+            created_at: time::from_ms(1_000),
+            previous_secrets: Vec::new(),
+        };
+        let mut record = to_record(&endpoint);
+        // As an earlier release, which had no upper bounds, could store.
+        record.max_attempts = Some(u32::MAX);
+        record.retry_delays_ms = Some(vec![u64::MAX; 150]);
+        record.timeout_ms = Some(u64::MAX);
+        record.concurrency = Some(100_000);
+        record.pause_after = Some(Some(u32::MAX));
+        let (loaded, _) =
+            from_record(EndpointId(7), record, &EndpointStateRecord::default()).unwrap();
+        let c = loaded.config();
+        assert_eq!(c.max_attempts, Some(1000));
+        let delays = c.retry_delays.as_ref().unwrap();
+        assert_eq!(delays.len(), 100);
+        assert!(delays.iter().all(|d| *d == bounds::RETRY_DELAY.max));
+        assert_eq!(c.timeout, Some(bounds::TIMEOUT.max));
+        assert_eq!(c.concurrency, Some(256));
+        assert_eq!(c.pause_after, Some(Some(1_000_000)));
+    }
 }

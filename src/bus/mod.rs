@@ -315,7 +315,7 @@ impl Bus {
     /// within the window and the event is still stored.
     fn seen_key(&self, key: &str, now: u64) -> Result<Option<EventId>> {
         let store = &self.inner.shared.store;
-        let window = self.inner.shared.config.idempotency_window.as_millis() as u64;
+        let window = time::duration_ms(self.inner.shared.config.idempotency_window);
         let Some(seen) = store.idempotency(key)? else {
             return Ok(None);
         };
@@ -345,7 +345,11 @@ impl Bus {
     /// `for notice in bus.notices()` loop ends, even while other clones of
     /// the bus are alive.
     ///
-    /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
+    /// Returns [`Error::WorkerPanicked`] with the number of panics caught
+    /// on background threads since the bus opened: in the janitor, or in
+    /// a delivery attempt (for example in a custom [`Envelope`](crate::Envelope)).
+    /// A panicked attempt is logged as failed, with kind `other` and the
+    /// panic's message, and retried on the delivery's schedule.
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
@@ -376,12 +380,14 @@ impl Inner {
         for reg in self.registry.read().values() {
             handles.extend(reg.lane.close());
         }
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        // The timeout is bounded at open; should the clock's range still
+        // be exceeded, waiting without a deadline is what was asked for.
+        let deadline = Instant::now().checked_add(self.shared.config.shutdown_timeout);
         let mut left_running = 0;
         for handle in handles {
             // JoinHandle has no timed join: wait in short naps, bounded by
             // the shutdown timeout. Only shutdown does this.
-            while !handle.is_finished() && Instant::now() < deadline {
+            while !handle.is_finished() && deadline.is_none_or(|d| Instant::now() < d) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             if !handle.is_finished() {

@@ -15,12 +15,18 @@ use crate::error::Result;
 use crate::event::EventId;
 use crate::stats::Counters;
 use crate::store::records::{EndpointStateRecord, Mode};
-use crate::time::now_ms;
+use crate::time::{self, now_ms};
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
 /// until released, and it holds back the deliveries behind it on an ordered
 /// endpoint.
 const RESERVED: u64 = u64::MAX;
+
+/// A due time as queued: never the reserved mark, whatever a stored record
+/// or a saturated sum says.
+fn due(ms: u64) -> u64 {
+    ms.min(RESERVED - 1)
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -159,10 +165,16 @@ impl Lane {
     }
 
     /// The publish is durable: the delivery may go.
-    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due: u64) {
+    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due_ms: u64) {
         let mut st = self.state.lock();
         if st.pending.contains_key(&event) {
-            st.insert(event, Slot { due, implied: true });
+            st.insert(
+                event,
+                Slot {
+                    due: due(due_ms),
+                    implied: true,
+                },
+            );
             self.kick(shared, &mut st);
         }
     }
@@ -176,8 +188,14 @@ impl Lane {
     }
 
     /// Queues a delivery found at open. Senders start with [`Lane::start`].
-    pub(crate) fn restore(&self, event: EventId, due: u64, implied: bool) {
-        self.state.lock().insert(event, Slot { due, implied });
+    pub(crate) fn restore(&self, event: EventId, due_ms: u64, implied: bool) {
+        self.state.lock().insert(
+            event,
+            Slot {
+                due: due(due_ms),
+                implied,
+            },
+        );
     }
 
     pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
@@ -197,7 +215,7 @@ impl Lane {
         st.insert(
             event,
             Slot {
-                due: due_ms,
+                due: due(due_ms),
                 implied,
             },
         );
@@ -330,16 +348,17 @@ impl Lane {
             // More may be waiting: let another sender start on them, so a
             // backlog goes out at the endpoint's full concurrency.
             self.kick(shared, &mut self.state.lock());
+            // `deliver` turns a panic inside an attempt into a logged,
+            // failed attempt. This catch is the last line only: should its
+            // own logging unwind, the delivery stays queued (its stored
+            // state intact) and is looked at again much later.
             let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
                 sender::deliver(shared, &self, event, implied)
             }))
             .unwrap_or_else(|_| {
-                // A bug, not the receiver's doing: keep the delivery (its
-                // stored state is intact) and report the panic at shutdown.
                 shared.note_panic();
-                tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
                 Some(sender::Requeue {
-                    due_ms: now_ms() + 1000,
+                    due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
                     implied,
                 })
             });
@@ -351,7 +370,7 @@ impl Lane {
                 st.insert(
                     event,
                     Slot {
-                        due: r.due_ms,
+                        due: due(r.due_ms),
                         implied: r.implied,
                     },
                 );
@@ -412,7 +431,7 @@ impl Lane {
                 }
             }
             let wait = match next_due {
-                Some(due) => Duration::from_millis(due - now),
+                Some(due) => Duration::from_millis(due.saturating_sub(now)),
                 None => {
                     let left = shared
                         .config
