@@ -158,6 +158,17 @@ fn try_deliver(
         duration_ms = outcome.duration.as_millis() as u64,
         "attempt finished"
     );
+    // Recording the outcome and what it does to the endpoint (health,
+    // pause, notices) is a stage of its own, with the ids repeated so a
+    // subscriber that shows only the innermost span still has them.
+    let _outcome = tracing::debug_span!(
+        "outcome",
+        endpoint = %lane.id,
+        event = %event_id,
+        attempt,
+        succeeded
+    )
+    .entered();
     let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
     store.record_attempt(&record, &updated(&delivery, next, now_ms()), stored)?;
     if route.ordered {
@@ -165,7 +176,12 @@ fn try_deliver(
         // crash; otherwise a restart could resend this one after it.
         store.commit()?;
     }
-    lane.counters.attempt(attempt, succeeded);
+    lane.counters.attempt(
+        attempt,
+        outcome.status,
+        outcome.error.as_ref().map(|(k, _)| *k),
+        outcome.duration,
+    );
     after_outcome(shared, lane, route.pause_after, event_id, &outcome, next)?;
     Ok(match next {
         DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
