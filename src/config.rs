@@ -37,6 +37,7 @@ pub(crate) struct Config {
     pub(crate) retention: Option<Duration>,
     pub(crate) idempotency_window: Duration,
     pub(crate) janitor_interval: Duration,
+    pub(crate) per_endpoint_metrics: bool,
 }
 
 impl Config {
@@ -245,6 +246,9 @@ impl Default for Config {
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             idempotency_window: Duration::from_secs(24 * 3600),
             janitor_interval: Duration::from_secs(2),
+            // One series per endpoint grows without bound with the number
+            // of endpoints: opt-in.
+            per_endpoint_metrics: false,
         }
     }
 }
@@ -260,6 +264,7 @@ impl Default for Config {
 /// # Ok::<_, hookbus::Error>(())
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until .open() is called"]
 pub struct BusBuilder {
     config: Config,
 }
@@ -362,6 +367,17 @@ impl BusBuilder {
     /// value of at most 1024 bytes. Defaults to `hookbus/<version>`.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.config.user_agent = ua.into();
+        self
+    }
+
+    /// Labels the per-endpoint metrics (attempts, their durations,
+    /// deliveries, queue depth, in flight) with an `endpoint` label, the
+    /// endpoint's id. Defaults to `false`: each metric is one bus-wide
+    /// series, so the number of series does not grow with the number of
+    /// endpoints. Only has an effect with the `metrics` feature; see the
+    /// crate docs' Metrics section.
+    pub fn per_endpoint_metrics(mut self, on: bool) -> Self {
+        self.config.per_endpoint_metrics = on;
         self
     }
 

@@ -43,6 +43,38 @@ impl fmt::Debug for EndpointId {
     }
 }
 
+/// A string that is not an endpoint id's text form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseEndpointIdError;
+
+impl fmt::Display for ParseEndpointIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an endpoint id (expected ep_ and a decimal number)")
+    }
+}
+
+impl std::error::Error for ParseEndpointIdError {}
+
+/// Reads the form `Display` writes, and only that one (no sign, no leading
+/// zeros), so that each id has one text form.
+impl std::str::FromStr for EndpointId {
+    type Err = ParseEndpointIdError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let digits = s.strip_prefix("ep_").ok_or(ParseEndpointIdError)?;
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if !canonical {
+            return Err(ParseEndpointIdError);
+        }
+        digits
+            .parse()
+            .map(EndpointId)
+            .map_err(|_| ParseEndpointIdError)
+    }
+}
+
 /// A signing secret. Its `Debug` output never shows the value.
 ///
 /// A secret of the Standard Webhooks form `whsec_<base64>` signs with the
@@ -286,6 +318,7 @@ const RESERVED_HEADERS: &[&str] = &[
 /// with [`Error::InvalidEndpoint`], naming the field and the range. Unset overrides take the bus defaults from
 /// [`BusBuilder`](crate::BusBuilder).
 #[derive(Clone)]
+#[must_use = "settings do nothing until passed to Bus::add_endpoint or Bus::update_endpoint"]
 pub struct EndpointConfig {
     pub(crate) name: String,
     pub(crate) url: String,

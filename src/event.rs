@@ -162,6 +162,7 @@ fn random_80() -> u128 {
 /// # Ok::<_, hookbus::Error>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "an event does nothing until passed to Bus::publish"]
 pub struct Event {
     pub(crate) event_type: String,
     pub(crate) payload: Box<[u8]>,

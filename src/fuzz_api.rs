@@ -5,7 +5,9 @@
 //! the crate (`fuzz/`, `tests/properties.rs`) can drive them. Every function
 //! here must never panic, whatever its input: a panic found through one of
 //! them is a bug in the internals it wraps. Nothing here is covered by
-//! semver; it may change in any release.
+//! semver; it may change in any release. Compiled only with the `fuzzing`
+//! feature: `fuzz/Cargo.toml` enables it, and so does the crate's
+//! dev-dependency on itself, for the tests and benches.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

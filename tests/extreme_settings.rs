@@ -49,12 +49,12 @@ fn assert_every_request_logged(bus: &Bus, rx: &Receiver, path: &str) {
 
 fn all_attempts(bus: &Bus) -> Vec<(EventId, u32)> {
     let mut out = Vec::new();
-    let mut query = AttemptQuery::new().limit(500);
+    let mut after = None;
     loop {
-        let page = bus.query_attempts(query.clone()).unwrap();
-        out.extend(page.attempts.iter().map(|a| (a.event, a.number)));
+        let page = bus.query_attempts(AttemptQuery::new(), after, 500).unwrap();
+        out.extend(page.items.iter().map(|a| (a.event, a.number)));
         match page.next {
-            Some(cursor) => query = query.before(cursor),
+            Some(cursor) => after = Some(cursor),
             None => return out,
         }
     }
@@ -187,7 +187,7 @@ fn huge_retry_delay_is_refused_or_every_request_is_logged() {
     assert_every_request_logged(&bus, &rx, "/ep");
     assert!(matches!(
         bus.delivery(ep.id(), id).unwrap().unwrap().status,
-        DeliveryStatus::Pending { .. }
+        DeliveryStatus::Queued { .. }
     ));
     bus.shutdown().unwrap();
 }
@@ -603,7 +603,7 @@ impl EndpointSettings {
 fn settle(bus: &Bus, ep: hookbus::EndpointId, ordered: bool, events: &[EventId]) {
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
-        if bus.endpoint(ep).map_or(true, |e| e.is_paused()) {
+        if bus.endpoint(ep).is_none_or(|e| e.is_paused()) {
             return;
         }
         let soon = SystemTime::now() + Duration::from_millis(200);
@@ -613,7 +613,7 @@ fn settle(bus: &Bus, ep: hookbus::EndpointId, ordered: bool, events: &[EventId])
                 continue;
             };
             match d.status {
-                DeliveryStatus::Pending { due, .. } if due > soon => {
+                DeliveryStatus::Queued { due, .. } if due > soon => {
                     if ordered {
                         break;
                     }
@@ -707,7 +707,7 @@ fn extreme_case(
         if let Some(key) = key {
             event = event.idempotency_key(key);
         }
-        match bus.publish(event) {
+        match bus.publish(event).map_err(Error::from) {
             Ok(id) => events.push(id),
             Err(Error::PayloadTooLarge { .. }) => {}
             Err(e) => return Err(TestCaseError::fail(format!("publish: {e}"))),

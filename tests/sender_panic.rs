@@ -235,7 +235,7 @@ fn attempt_numbers_survive_a_restart_after_panics() {
     });
     assert!(matches!(
         bus.delivery(ep.id(), id).unwrap().unwrap().status,
-        DeliveryStatus::Pending {
+        DeliveryStatus::Queued {
             next_attempt: 3,
             ..
         }
@@ -258,7 +258,7 @@ fn attempt_numbers_survive_a_restart_after_panics() {
     bus.resend(id, ep.id()).unwrap_err();
     assert!(matches!(
         bus.delivery(ep.id(), id).unwrap().unwrap().status,
-        DeliveryStatus::Pending {
+        DeliveryStatus::Queued {
             next_attempt: 3,
             ..
         }

@@ -70,7 +70,8 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     assert_eq!(report.corrupt_records, 0);
 
     let names: Vec<String> = bus
-        .endpoints()
+        .endpoints(None, 100)
+        .items
         .iter()
         .map(|e| e.name().to_string())
         .collect();
@@ -127,7 +128,7 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     );
     // Retrying: attempt 2 due in about 30 days, attempt 1 logged.
     match status(&bus, RETRYING, MIXED) {
-        Some(DeliveryStatus::Pending {
+        Some(DeliveryStatus::Queued {
             next_attempt: 2,
             due,
         }) => {
@@ -153,7 +154,7 @@ fn a_database_of_the_earlier_format_keeps_everything() {
         assert!(
             matches!(
                 status(&bus, PAUSED, e),
-                Some(DeliveryStatus::Pending {
+                Some(DeliveryStatus::Queued {
                     next_attempt: 1,
                     ..
                 })

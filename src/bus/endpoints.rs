@@ -1,6 +1,7 @@
 //! Endpoint management on the bus: add, read, update, enable, disable,
 //! pause, resume, rotate secrets, delete.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +12,7 @@ use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason, Secret,
 };
 use crate::error::{Error, Result};
+use crate::page::{Cursor, Page};
 use crate::store::records::{EndpointRecord, EndpointStateRecord, Mode};
 use crate::time;
 
@@ -35,6 +37,7 @@ impl Bus {
             id,
             Route::new(&endpoint, &shared.config),
             EndpointStateRecord::default(),
+            shared.config.per_endpoint_metrics,
         );
         shared.lanes.write().insert(id, Arc::clone(&lane));
         registry.insert(
@@ -74,19 +77,35 @@ impl Bus {
         Ok(filter)
     }
 
-    /// One endpoint.
-    pub fn endpoint(&self, id: EndpointId) -> Result<Endpoint> {
-        self.inner
-            .registry
-            .read()
-            .get(&id)
-            .map(current)
-            .ok_or(Error::EndpointNotFound(id))
+    /// One endpoint; `None` if it does not exist (or was deleted).
+    pub fn endpoint(&self, id: EndpointId) -> Option<Endpoint> {
+        self.inner.registry.read().get(&id).map(current)
     }
 
-    /// Every endpoint, in id order.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.inner.registry.read().values().map(current).collect()
+    /// The endpoints in id order, one page at a time (see [`Page`]).
+    pub fn endpoints(&self, after: Option<Cursor<Endpoint>>, limit: usize) -> Page<Endpoint> {
+        let limit = limit.max(1);
+        // Endpoint ids are u64; a larger position can only be made up and
+        // is past every endpoint.
+        let start = match after.map(|c| u64::try_from(c.position())) {
+            None => Bound::Unbounded,
+            Some(Ok(id)) => Bound::Excluded(EndpointId(id)),
+            Some(Err(_)) => return Page::new(Vec::new(), None),
+        };
+        let registry = self.inner.registry.read();
+        let items: Vec<Endpoint> = registry
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, reg)| current(reg))
+            .collect();
+        let next = (items.len() == limit)
+            .then(|| {
+                items
+                    .last()
+                    .map(|e| Cursor::at(u128::from(e.id().as_u64())))
+            })
+            .flatten();
+        Page::new(items, next)
     }
 
     /// Replaces an endpoint's settings; it keeps its id, its status and its
@@ -122,7 +141,8 @@ impl Bus {
                 reason,
             })?;
         let new_secret = new_secret.into();
-        new_secret.key_for(&self.endpoint(id)?.config.signing)?;
+        let endpoint = self.endpoint(id).ok_or(Error::EndpointNotFound(id))?;
+        new_secret.key_for(&endpoint.config.signing)?;
         let now = SystemTime::now();
         // Within the bound this cannot overflow on any platform; a clock
         // set absurdly far ahead gets no grace rather than a panic.
@@ -230,13 +250,18 @@ impl Bus {
         Ok(())
     }
 
+    /// The endpoint's lane, for actions: they fail on an unknown endpoint.
     pub(super) fn lane(&self, id: EndpointId) -> Result<Arc<Lane>> {
+        self.lane_of(id).ok_or(Error::EndpointNotFound(id))
+    }
+
+    /// The endpoint's lane, for reads: an unknown endpoint is `None`.
+    pub(super) fn lane_of(&self, id: EndpointId) -> Option<Arc<Lane>> {
         self.inner
             .registry
             .read()
             .get(&id)
             .map(|r| Arc::clone(&r.lane))
-            .ok_or(Error::EndpointNotFound(id))
     }
 }
 

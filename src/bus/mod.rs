@@ -95,7 +95,12 @@ impl Bus {
             let state = shared.store.endpoint_state(id)?;
             match record.and_then(|r| endpoints::from_record(id, r, &state)) {
                 Ok((endpoint, filter)) => {
-                    let lane = Lane::new(id, Route::new(&endpoint, &shared.config), state);
+                    let lane = Lane::new(
+                        id,
+                        Route::new(&endpoint, &shared.config),
+                        state,
+                        shared.config.per_endpoint_metrics,
+                    );
                     registry.insert(
                         id,
                         Registered {
@@ -241,6 +246,10 @@ impl Bus {
             });
             (id, lanes)
         };
+        // Everything logged from here on (storage errors included) names
+        // the event.
+        let _span =
+            tracing::debug_span!("publish", event = %id, deliveries = lanes.len()).entered();
         // Moved into the record (no copy of the payload); rebuilt from it if
         // the write fails, to hand the event back.
         let given_time = event.occurred_at_us;
@@ -324,13 +333,6 @@ impl Bus {
             return Ok(None);
         }
         Ok(Some(id))
-    }
-
-    /// How many storage flushes publishes and endpoint changes have needed
-    /// so far. With many threads publishing at once this stays well below
-    /// the number of publishes: they share flushes.
-    pub fn commit_flushes(&self) -> u64 {
-        self.inner.shared.store.commit_flushes()
     }
 
     /// Stops the bus: refuses new publishes and changes, lets attempts in

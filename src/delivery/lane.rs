@@ -66,6 +66,16 @@ impl LaneState {
         self.by_due.remove(&(slot.due, event));
         Some(slot)
     }
+
+    /// Queued and in flight, for the gauges: nothing once closed, when the
+    /// deliveries left are no longer this process's to send.
+    fn gauged(&self) -> (usize, usize) {
+        if self.closed {
+            (0, 0)
+        } else {
+            (self.pending.len(), self.in_flight.len())
+        }
+    }
 }
 
 pub(crate) struct Lane {
@@ -85,7 +95,13 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    pub(crate) fn new(id: EndpointId, route: Route, health: EndpointStateRecord) -> Arc<Lane> {
+    /// `per_endpoint_metrics`: the builder's setting of that name.
+    pub(crate) fn new(
+        id: EndpointId,
+        route: Route,
+        health: EndpointStateRecord,
+        per_endpoint_metrics: bool,
+    ) -> Arc<Lane> {
         Arc::new(Lane {
             id,
             route: RwLock::new(Arc::new(route)),
@@ -95,7 +111,7 @@ impl Lane {
             receiving: AtomicBool::new(health.mode != Mode::Disabled),
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
-            counters: Counters::default(),
+            counters: Counters::new(id, per_endpoint_metrics),
         })
     }
 
@@ -155,13 +171,22 @@ impl Lane {
 
     /// Holds a place for a delivery whose publish is being made durable.
     pub(crate) fn reserve(&self, event: EventId) {
-        self.state.lock().insert(
+        let mut st = self.state.lock();
+        st.insert(
             event,
             Slot {
                 due: RESERVED,
                 implied: true,
             },
         );
+        self.report(&st);
+    }
+
+    /// Moves the depth gauges to the queue as it is now; called after every
+    /// change to it, with its lock held.
+    fn report(&self, st: &LaneState) {
+        let (queued, in_flight) = st.gauged();
+        self.counters.depth(queued, in_flight);
     }
 
     /// The publish is durable: the delivery may go.
@@ -183,6 +208,7 @@ impl Lane {
     pub(crate) fn cancel(&self, event: EventId) {
         let mut st = self.state.lock();
         st.remove(event);
+        self.report(&st);
         // An ordered lane may have been waiting behind it.
         self.wake.notify_all();
     }
@@ -200,6 +226,8 @@ impl Lane {
 
     pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
         let mut st = self.state.lock();
+        // Restored deliveries are counted once, here.
+        self.report(&st);
         self.kick(shared, &mut st);
     }
 
@@ -219,6 +247,7 @@ impl Lane {
                 implied,
             },
         );
+        self.report(&st);
         // A waiting thread may be sleeping towards a later retry.
         self.wake.notify_one();
         self.kick(shared, &mut st);
@@ -304,6 +333,7 @@ impl Lane {
     pub(crate) fn close(&self) -> Vec<JoinHandle<()>> {
         let mut st = self.state.lock();
         st.closed = true;
+        self.report(&st);
         self.wake.notify_all();
         std::mem::take(&mut st.handles)
     }
@@ -375,6 +405,7 @@ impl Lane {
                     },
                 );
             }
+            self.report(&st);
             // Another sender may be sleeping towards a later time, or (on an
             // ordered lane) waiting for this one to finish.
             self.wake.notify_one();
@@ -408,6 +439,7 @@ impl Lane {
         }
         let slot = st.remove(event).is_none_or(|s| s.implied);
         st.in_flight.insert(event, slot);
+        self.report(st);
         Ok((event, slot))
     }
 

@@ -316,6 +316,17 @@ fn finish(
         started_ms,
         outcome,
     );
+    // Recording the outcome and what it does to the endpoint (health,
+    // pause, notices) is a stage of its own, with the ids repeated so a
+    // subscriber that shows only the innermost span still has them.
+    let _outcome = tracing::debug_span!(
+        "outcome",
+        endpoint = %lane.id,
+        event = %event_id,
+        attempt,
+        succeeded
+    )
+    .entered();
     shared
         .store
         .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
@@ -332,7 +343,12 @@ fn finish(
         _ => None,
     };
     *recorded = Some(requeue);
-    lane.counters.attempt(attempt, succeeded);
+    lane.counters.attempt(
+        attempt,
+        outcome.status,
+        outcome.error.as_ref().map(|(k, _)| *k),
+        outcome.duration,
+    );
     after_outcome(shared, lane, route.pause_after, event_id, outcome, next)?;
     Ok(requeue)
 }
