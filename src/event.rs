@@ -168,6 +168,8 @@ pub struct Event {
     pub(crate) occurred_at_ms: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) idempotency_key: Option<String>,
+    /// The tenant key as given; `None` is the default tenant.
+    pub(crate) tenant: Option<String>,
 }
 
 impl Event {
@@ -203,6 +205,7 @@ impl Event {
             occurred_at_ms: None,
             attributes: Vec::new(),
             idempotency_key: None,
+            tenant: None,
         }
     }
 
@@ -211,6 +214,14 @@ impl Event {
     /// first event's id (Genesy's idempotency by event key). 1 to 256 bytes.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The tenant (customer) the event belongs to: it reaches that tenant's
+    /// matching endpoints and no other. The key is checked at publish
+    /// ([`Error::InvalidTenant`]). Defaults to the default tenant.
+    pub fn tenant(mut self, key: impl AsRef<str>) -> Self {
+        self.tenant = Some(key.as_ref().to_string());
         self
     }
 
@@ -246,6 +257,7 @@ impl fmt::Debug for Event {
             .field("payload_bytes", &self.payload.len())
             .field("occurred_at_ms", &self.occurred_at_ms)
             .field("attributes", &self.attributes)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }

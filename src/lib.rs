@@ -161,13 +161,15 @@ mod http;
 mod janitor;
 mod log;
 mod notice;
+mod routing;
 pub mod signing;
 mod stats;
 mod store;
+mod tenant;
 mod time;
 pub mod verify;
 
-pub use bus::{Bus, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
+pub use bus::{Bus, DeliveryCursor, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
 pub use config::BusBuilder;
 /// The channel crate [`Bus::notices`] receivers come from, re-exported so
 /// hosts can name its types without depending on it themselves.
@@ -185,6 +187,10 @@ pub use log::{
 };
 pub use notice::{Notice, NOTICE_BUFFER};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
+pub use tenant::{
+    Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage, DEFAULT_TENANT_KEY,
+    MAX_TENANT_KEY_LEN,
+};
 
 // Compiles the README's code so it stays true.
 #[cfg(doctest)]

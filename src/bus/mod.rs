@@ -4,6 +4,9 @@
 mod endpoints;
 mod manual;
 mod queries;
+mod tenants;
+
+pub use tenants::DeliveryCursor;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,9 +24,11 @@ use crate::error::{Error, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
 use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
+use crate::routing::{Membership, Routing};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
 use crate::store::{Store, Stored};
+use crate::tenant::TenantId;
 use crate::time;
 
 /// A durable webhook bus. Cheap to clone: clones share one bus.
@@ -45,6 +50,11 @@ struct Registered {
 struct Inner {
     shared: Arc<Shared>,
     registry: RwLock<BTreeMap<EndpointId, Registered>>,
+    /// The registry's endpoints by tenant and pattern, for publish; changed
+    /// only with the registry's write lock held (taken first).
+    routing: RwLock<Routing<Arc<Lane>>>,
+    /// Every endpoint's tenant, deleted endpoints included.
+    members: RwLock<Membership>,
     closed: AtomicBool,
     /// Threads of deleted endpoints, joined at shutdown.
     retired: Mutex<Vec<JoinHandle<()>>>,
@@ -87,13 +97,40 @@ impl Bus {
         config.validate()?;
         let http = HttpClient::new(&config)?;
         let store = Store::open(&config)?;
+        let mut recovery = RecoveryReport::default();
+        recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
+        let mut members = Membership::default();
+        let mut owners: BTreeMap<EndpointId, TenantId> = BTreeMap::new();
+        for item in store.endpoint_tenants()? {
+            match item {
+                Ok((id, tenant)) => {
+                    members.add(&tenant, id);
+                    owners.insert(id, tenant);
+                }
+                Err(e) => {
+                    // Its endpoint is not loaded: better unreachable than
+                    // in the wrong tenant.
+                    tracing::error!(error = %e, "skipping an endpoint whose tenant cannot be read");
+                    recovery.corrupt_records += 1;
+                }
+            }
+        }
         let ids = IdGenerator::new(store.last_event_id()?);
         let shared = Arc::new(Shared::new(store, http, config, ids));
-        let mut recovery = RecoveryReport::default();
         let mut registry = BTreeMap::new();
+        let unreadable_tenant = |id: EndpointId| {
+            shared
+                .store
+                .has_endpoint_tenant(id)
+                .map(|has| has && !owners.contains_key(&id))
+        };
         for (id, record) in shared.store.endpoints()? {
+            if unreadable_tenant(id)? {
+                continue;
+            }
+            let tenant = owners.get(&id).cloned().unwrap_or_default();
             let state = shared.store.endpoint_state(id)?;
-            match record.and_then(|r| endpoints::from_record(id, r, &state)) {
+            match record.and_then(|r| endpoints::from_record(id, tenant, r, &state)) {
                 Ok((endpoint, filter)) => {
                     let lane = Lane::new(id, Route::new(&endpoint, &shared.config), state);
                     registry.insert(
@@ -138,6 +175,15 @@ impl Bus {
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
+        let mut routing = Routing::default();
+        for (id, reg) in &registry {
+            routing.insert(
+                &reg.endpoint.tenant,
+                *id,
+                reg.filter.clone(),
+                Arc::clone(&reg.lane),
+            );
+        }
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
@@ -153,6 +199,8 @@ impl Bus {
             inner: Arc::new(Inner {
                 shared,
                 registry: RwLock::new(registry),
+                routing: RwLock::new(routing),
+                members: RwLock::new(members),
                 closed: AtomicBool::new(false),
                 retired: Mutex::new(Vec::new()),
                 janitor: Mutex::new(Some(janitor)),
@@ -176,9 +224,10 @@ impl Bus {
         }
     }
 
-    /// Stores an event and queues one delivery per endpoint that matches it
-    /// (active or paused; disabled endpoints get nothing), makes it durable,
-    /// and returns its id.
+    /// Stores an event and queues one delivery per endpoint of its
+    /// [tenant](Event::tenant) that matches it (active or paused; disabled
+    /// endpoints get nothing), makes it durable, and returns its id.
+    /// Endpoints of other tenants are never looked at.
     ///
     /// `Ok` means the event and its deliveries survive a kill -9 of this
     /// process from now on. Concurrent publishes share flushes. An `Err`
@@ -192,6 +241,10 @@ impl Bus {
     pub fn publish(&self, event: Event) -> Result<EventId> {
         self.check_open()?;
         validate_event_type(&event.event_type)?;
+        let tenant = match &event.tenant {
+            Some(key) => TenantId::new(key)?,
+            None => TenantId::default_tenant(),
+        };
         let shared = &self.inner.shared;
         let limit = shared.config.max_payload_bytes;
         if event.payload.len() > limit {
@@ -221,12 +274,12 @@ impl Bus {
             }
         }
         let (id, lanes) = {
-            let registry = self.inner.registry.read();
-            let lanes: Vec<Arc<Lane>> = registry
-                .values()
-                .filter(|r| r.lane.receives_events())
-                .filter(|r| r.filter.matches(&event.event_type, &event.attributes))
-                .map(|r| Arc::clone(&r.lane))
+            let routing = self.inner.routing.read();
+            let lanes: Vec<Arc<Lane>> = routing
+                .matching(tenant.as_str(), &event.event_type, &event.attributes)
+                .into_iter()
+                .filter(|(_, lane)| lane.receives_events())
+                .map(|(_, lane)| Arc::clone(lane))
                 .collect();
             // Reserving under the id lock keeps each queue in id order, and
             // lets the janitor's checkpoint account for this publish.
@@ -268,11 +321,12 @@ impl Bus {
             return Err(e);
         }
         shared.published.fetch_add(1, Ordering::Relaxed);
+        self.inner.routing.read().note_published(tenant.as_str());
         for lane in &lanes {
             lane.release(shared, id, now);
         }
         stats::published();
-        tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
+        tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
         Ok(id)
     }
 

@@ -3,6 +3,7 @@
 use crossbeam_channel::Receiver;
 
 use super::endpoints::status_of;
+use super::tenants::host_delivery;
 use super::Bus;
 use crate::endpoint::EndpointId;
 use crate::error::Result;
@@ -10,8 +11,7 @@ use crate::event::{EventId, StoredEvent};
 use crate::log::{Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter};
 use crate::notice::Notice;
 use crate::stats::{self, EndpointHealth, Stats};
-use crate::store::implied_delivery;
-use crate::store::records::DeliveryState;
+use crate::store::records::{AttemptRecord, DeliveryState};
 use crate::time;
 
 impl Bus {
@@ -29,12 +29,7 @@ impl Bus {
     /// The delivery of one event to one endpoint, if the event was queued
     /// for it.
     pub fn delivery(&self, endpoint: EndpointId, event: EventId) -> Result<Option<Delivery>> {
-        Ok(self
-            .inner
-            .shared
-            .store
-            .delivery(endpoint, event)?
-            .map(|(r, _)| Delivery::from_record(endpoint, event, &r)))
+        host_delivery(&self.inner.shared.store, endpoint, event, None)
     }
 
     /// Every delivery of an event, one per endpoint it was queued for.
@@ -45,15 +40,10 @@ impl Bus {
         };
         let mut out = Vec::new();
         for &target in &record.targets {
-            let ep = EndpointId(target);
             // The event is already read: an implied delivery needs no
             // second look at it.
-            let rec = match store.keyed_delivery(ep, event)? {
-                Some((rec, _)) => Some(rec),
-                None => implied_delivery(ep, &record),
-            };
-            if let Some(rec) = rec {
-                out.push(Delivery::from_record(ep, event, &rec));
+            if let Some(d) = host_delivery(store, EndpointId(target), event, Some(&record))? {
+                out.push(d);
             }
         }
         Ok(out)
@@ -106,22 +96,45 @@ impl Bus {
         Ok(page.attempts)
     }
 
-    /// Attempts newest first, filtered by endpoint, event, outcome and time,
-    /// one page at a time. Pages stay correct while new attempts arrive.
+    /// Attempts newest first, filtered by endpoint, event, tenant, outcome
+    /// and time, one page at a time. Pages stay correct while new attempts
+    /// arrive.
     pub fn query_attempts(&self, query: AttemptQuery) -> Result<AttemptPage> {
         let store = &self.inner.shared.store;
         let before = query.before.map(|c| c.0);
-        let found = match query.event {
-            Some(event) => {
-                let mut all = store.attempts_for_event(event)?;
-                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && query.keeps(r));
+        let members = self.inner.members.read();
+        let in_tenant = |r: &AttemptRecord| {
+            query
+                .tenant
+                .as_ref()
+                .is_none_or(|t| members.belongs(EndpointId(r.endpoint), t))
+        };
+        let keep = |r: &AttemptRecord| query.keeps(r) && in_tenant(r);
+        let found = match (&query.event, &query.tenant, query.endpoint) {
+            (Some(event), _, _) => {
+                let mut all = store.attempts_for_event(*event)?;
+                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && keep(r));
                 all.reverse();
                 all.truncate(query.limit);
                 all
             }
-            None => store
-                .attempts_newest_first(query.endpoint, before, query.limit, |r| query.keeps(r))?,
+            // A tenant other than the default: merge its endpoints' logs,
+            // each read newest first from the cursor; the page is the
+            // newest `limit` of their union.
+            (None, Some(tenant), None) if !tenant.is_default() => {
+                let mut all = Vec::new();
+                for ep in members.of(tenant) {
+                    all.extend(store.attempts_newest_first(Some(ep), before, query.limit, keep)?);
+                }
+                all.sort_unstable_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+                all.truncate(query.limit);
+                all
+            }
+            (None, _, endpoint) => {
+                store.attempts_newest_first(endpoint, before, query.limit, keep)?
+            }
         };
+        drop(members);
         let next = (found.len() == query.limit)
             .then(|| found.last().map(|(seq, _)| AttemptCursor(*seq)))
             .flatten();

@@ -11,6 +11,7 @@ pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
 pub(crate) mod records;
+pub(crate) mod tenants;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +30,11 @@ use records::{
 };
 
 /// Version of the database layout (keys and trees) written by this build.
-const FORMAT_VERSION: u8 = 1;
+/// 2 added tenants (`w`, `t`, `d`, `c` keys). A version-1 database opens
+/// as is (its endpoints are in the default tenant) and is marked 2 when
+/// its first tenant is written, so that an older build, which would route
+/// every tenant's events to every endpoint, refuses it.
+const FORMAT_VERSION: u8 = 2;
 
 pub(crate) struct Store {
     db: sled::Db,
@@ -577,6 +582,7 @@ impl Store {
             }
             for &t in &event.targets {
                 self.db.remove(keys::finished(EndpointId(t), ev))?;
+                self.db.remove(keys::cancelled(EndpointId(t), ev))?;
             }
             if let Some(key) = &event.idempotency_key {
                 self.db.remove(keys::idempotency(key))?;
