@@ -299,6 +299,8 @@ pub struct StoredEvent {
     pub occurred_at: SystemTime,
     /// Attributes given at publish.
     pub attributes: Vec<(String, String)>,
+    /// The tenant it was published to.
+    pub tenant: crate::tenant::TenantId,
 }
 
 impl fmt::Debug for StoredEvent {
@@ -308,6 +310,7 @@ impl fmt::Debug for StoredEvent {
             .field("event_type", &self.event_type)
             .field("payload_bytes", &self.payload.len())
             .field("occurred_at", &self.occurred_at)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }

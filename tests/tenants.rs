@@ -45,6 +45,15 @@ fn a_host_that_names_no_tenant_uses_the_default_one() {
     // An event to a real tenant does not reach the default tenant.
     let other = bus.publish(event("lead.create").tenant("acme")).unwrap();
     assert!(bus.deliveries(other).unwrap().is_empty());
+    // Each event knows its tenant; another tenant cannot see it.
+    assert!(bus.event(id).unwrap().unwrap().tenant.is_default());
+    assert_eq!(bus.event(other).unwrap().unwrap().tenant, t("acme"));
+    assert!(bus.tenant_event(&t("acme"), other).unwrap().is_some());
+    assert!(bus.tenant_event(&t("globex"), other).unwrap().is_none());
+    assert!(bus
+        .tenant_event(&TenantId::default(), other)
+        .unwrap()
+        .is_none());
     assert_eq!(bus.tenant_endpoints(&TenantId::default()).len(), 1);
     bus.shutdown().unwrap();
 }

@@ -84,6 +84,11 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     assert!(bus.endpoints().iter().all(|e| e.tenant().is_default()));
     assert_eq!(bus.tenant_endpoints(&TenantId::default_tenant()).len(), 5);
     assert_eq!(bus.tenants(None, 10).unwrap().tenants.len(), 1);
+    // Events stored before tenants read as the default tenant's.
+    for e in DELIVERED.iter().chain([&MIXED, &GROW]).chain(QUEUED.iter()) {
+        let stored = bus.event(ev(e)).unwrap().expect("event kept");
+        assert!(stored.tenant.is_default(), "{e}");
+    }
     let healthy = bus.endpoint(ep(HEALTHY)).unwrap();
     assert_eq!(healthy.events(), ["lead.*"]);
     assert!(healthy.has_secret());

@@ -298,6 +298,7 @@ impl Bus {
             targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
             created_ms: now,
             idempotency_key: event.idempotency_key,
+            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
         };
         let written =
             shared

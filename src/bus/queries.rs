@@ -12,18 +12,34 @@ use crate::log::{Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, De
 use crate::notice::Notice;
 use crate::stats::{self, EndpointHealth, Stats};
 use crate::store::records::{AttemptRecord, DeliveryState};
+use crate::tenant::TenantId;
 use crate::time;
 
 impl Bus {
     /// A stored event.
     pub fn event(&self, id: EventId) -> Result<Option<StoredEvent>> {
-        Ok(self.inner.shared.store.event(id)?.map(|r| StoredEvent {
+        let Some(r) = self.inner.shared.store.event(id)? else {
+            return Ok(None);
+        };
+        let tenant = match &r.tenant {
+            Some(key) => TenantId::from_stored(key)?,
+            None => TenantId::default_tenant(),
+        };
+        Ok(Some(StoredEvent {
             id,
             event_type: r.event_type,
             payload: r.payload,
             occurred_at: time::from_ms(r.occurred_ms),
             attributes: r.attributes,
+            tenant,
         }))
+    }
+
+    /// A stored event if it was published to `tenant`; `None` for another
+    /// tenant's event, exactly as for an unknown id, so a per-customer view
+    /// cannot tell another customer's events exist.
+    pub fn tenant_event(&self, tenant: &TenantId, id: EventId) -> Result<Option<StoredEvent>> {
+        Ok(self.event(id)?.filter(|e| e.tenant == *tenant))
     }
 
     /// The delivery of one event to one endpoint, if the event was queued

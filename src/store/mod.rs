@@ -214,7 +214,10 @@ impl Store {
     }
 
     pub(crate) fn event(&self, id: EventId) -> Result<Option<EventRecord>> {
-        decode_opt("event", self.db.get(keys::event(id))?)
+        self.db
+            .get(keys::event(id))?
+            .map(|v| tenants::decode_event(&v))
+            .transpose()
     }
 
     pub(crate) fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
@@ -374,7 +377,7 @@ impl Store {
                 out.push(Err(corrupt_key("event", &k)));
                 continue;
             };
-            let event: EventRecord = match codec::decode("event", &v) {
+            let event: EventRecord = match tenants::decode_event(&v) {
                 Ok(e) => e,
                 Err(e) => {
                     out.push(Err(e));
@@ -565,7 +568,7 @@ impl Store {
             if seen > budget {
                 return Ok((purged, Some(ev)));
             }
-            let Ok(event) = codec::decode::<EventRecord>("event", &v) else {
+            let Ok(event) = tenants::decode_event(&v) else {
                 // Reported at open; an unreadable event is kept for inspection.
                 continue;
             };

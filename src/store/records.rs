@@ -74,6 +74,10 @@ pub(crate) struct EventRecord {
     pub(crate) targets: Vec<u64>,
     pub(crate) created_ms: u64,
     pub(crate) idempotency_key: Option<String>,
+    /// The tenant it was published to; `None` is the default tenant.
+    /// Added last, so records written before tenants (which end before
+    /// it) still decode: see `store::tenants::decode_event`.
+    pub(crate) tenant: Option<String>,
 }
 
 /// Where one (endpoint, event) delivery stands.

@@ -42,6 +42,44 @@ pub(crate) struct CancelledRecord {
     pub(crate) attempts: u32,
 }
 
+/// The event record as written before tenants: the same fields without
+/// the trailing tenant.
+#[derive(Serialize, Deserialize)]
+struct EventRecordBeforeTenants {
+    event_type: String,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+    occurred_ms: u64,
+    attributes: Vec<(String, String)>,
+    targets: Vec<u64>,
+    created_ms: u64,
+    idempotency_key: Option<String>,
+}
+
+/// Decodes an event record of either layout. Unambiguous: a record is
+/// decoded only if every byte is used, and a record from before tenants
+/// ends exactly where the newer layout expects the tenant field, so each
+/// layout decodes its own records only. Old records are in the default
+/// tenant.
+pub(crate) fn decode_event(bytes: &[u8]) -> Result<EventRecord> {
+    match codec::decode::<EventRecord>("event", bytes) {
+        Ok(rec) => Ok(rec),
+        Err(e) => match codec::decode::<EventRecordBeforeTenants>("event", bytes) {
+            Ok(old) => Ok(EventRecord {
+                event_type: old.event_type,
+                payload: old.payload,
+                occurred_ms: old.occurred_ms,
+                attributes: old.attributes,
+                targets: old.targets,
+                created_ms: old.created_ms,
+                idempotency_key: old.idempotency_key,
+                tenant: None,
+            }),
+            Err(_) => Err(e),
+        },
+    }
+}
+
 impl Store {
     /// Records the tenant of a new endpoint, before its settings are
     /// written: a crash in between leaves a tenant key that nothing uses,
@@ -230,7 +268,7 @@ impl Store {
             };
             // An unreadable event was reported at open; it has no
             // deliveries that could be sent.
-            let Ok(event) = codec::decode::<EventRecord>("event", &v) else {
+            let Ok(event) = decode_event(&v) else {
                 continue;
             };
             for &t in event.targets.iter().filter(|t| endpoints.contains(t)) {
@@ -252,5 +290,40 @@ impl Store {
             self.db.insert(keys::FORMAT_KEY, &[FORMAT_VERSION])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn old() -> EventRecordBeforeTenants {
+        EventRecordBeforeTenants {
+            event_type: "lead.create".into(),
+            payload: b"{}".to_vec(),
+            occurred_ms: 1,
+            attributes: vec![("k".into(), "v".into())],
+            targets: vec![1, 2],
+            created_ms: 2,
+            idempotency_key: None,
+        }
+    }
+
+    #[test]
+    fn events_of_both_layouts_decode_each_as_its_own() {
+        let back = decode_event(&codec::encode(&old())).unwrap();
+        assert_eq!(back.tenant, None);
+        assert_eq!(back.targets, [1, 2]);
+        for tenant in [None, Some("acme".to_string())] {
+            let rec = EventRecord {
+                tenant: tenant.clone(),
+                ..back.clone()
+            };
+            let bytes = codec::encode(&rec);
+            assert_eq!(decode_event(&bytes).unwrap(), rec);
+            // The old layout never takes a new record for one of its own.
+            assert!(codec::decode::<EventRecordBeforeTenants>("event", &bytes).is_err());
+        }
+        assert!(decode_event(&[1, 0xff]).is_err());
     }
 }
