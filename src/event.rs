@@ -165,7 +165,8 @@ fn random_80() -> u128 {
 pub struct Event {
     pub(crate) event_type: String,
     pub(crate) payload: Box<[u8]>,
-    pub(crate) occurred_at_ms: Option<u64>,
+    /// Microseconds since the Unix epoch, if the host set it.
+    pub(crate) occurred_at_us: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) idempotency_key: Option<String>,
     /// The tenant key as given; `None` is the default tenant.
@@ -202,7 +203,7 @@ impl Event {
         Event {
             event_type,
             payload: payload.into_boxed_slice(),
-            occurred_at_ms: None,
+            occurred_at_us: None,
             attributes: Vec::new(),
             idempotency_key: None,
             tenant: None,
@@ -212,6 +213,7 @@ impl Event {
     /// Publishing again with the same key within the bus's
     /// `idempotency_window` (24 h by default) stores nothing and returns the
     /// first event's id (Genesy's idempotency by event key). 1 to 256 bytes.
+    /// Keys are per tenant: the same key in two tenants names two events.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self
@@ -226,8 +228,12 @@ impl Event {
     }
 
     /// When the event happened. Defaults to the moment of `publish`.
+    ///
+    /// Kept to the microsecond (finer parts are dropped; times before 1970
+    /// read as 1970). Formats that print milliseconds truncate it; Growth-X
+    /// prints all six digits.
     pub fn occurred_at(mut self, at: SystemTime) -> Self {
-        self.occurred_at_ms = Some(time::to_ms(at));
+        self.occurred_at_us = Some(time::to_us(at));
         self
     }
 
@@ -255,7 +261,7 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("event_type", &self.event_type)
             .field("payload_bytes", &self.payload.len())
-            .field("occurred_at_ms", &self.occurred_at_ms)
+            .field("occurred_at_us", &self.occurred_at_us)
             .field("attributes", &self.attributes)
             .field("tenant", &self.tenant)
             .finish()
@@ -295,7 +301,8 @@ pub struct StoredEvent {
     pub event_type: String,
     /// The payload, JSON bytes.
     pub payload: Vec<u8>,
-    /// When it happened.
+    /// When it happened, to the microsecond (to the millisecond for events
+    /// stored before hookbus kept microseconds).
     pub occurred_at: SystemTime,
     /// Attributes given at publish.
     pub attributes: Vec<(String, String)>,

@@ -140,11 +140,13 @@ fn bad_tenant_keys_are_refused_and_nothing_is_written() {
             matches!(r, Err(Error::InvalidTenant { .. })),
             "{bad:?}: {r:?}"
         );
-        let r = bus.publish(event("a").tenant(bad));
+        // The refused event comes back whole, its tenant included.
+        let r = bus.publish(event("a").tenant(bad)).unwrap_err();
         assert!(
-            matches!(r, Err(Error::InvalidTenant { .. })),
+            matches!(r.error(), Error::InvalidTenant { .. }),
             "{bad:?}: {r:?}"
         );
+        assert_eq!(r.event().event_type(), "a");
         let r = bus.put_tenant(TenantConfig::new(bad));
         assert!(
             matches!(r, Err(Error::InvalidTenant { .. })),
@@ -405,5 +407,40 @@ fn deleting_a_tenant_cancels_its_queue_and_stays_deleted() {
         .unwrap();
     assert_eq!(bus.tenant_endpoints(&t("acme"))[0].id(), fresh.id());
     assert_eq!(bus.endpoint(other.id()).unwrap().tenant(), &t("globex"));
+    bus.shutdown().unwrap();
+}
+
+#[test]
+fn idempotency_keys_are_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::ok();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    for tenant in ["acme", "globex"] {
+        bus.add_endpoint(EndpointConfig::new(tenant, rx.url(&format!("/{tenant}"))).tenant(tenant))
+            .unwrap();
+    }
+    let keyed = |tenant: Option<&str>| {
+        let e = event("order.paid").idempotency_key("order.paid:7");
+        bus.publish(match tenant {
+            Some(t) => e.tenant(t),
+            None => e,
+        })
+        .unwrap()
+    };
+    let acme = keyed(Some("acme"));
+    let globex = keyed(Some("globex"));
+    let default = keyed(None);
+    assert_ne!(
+        acme, globex,
+        "one tenant's key must not swallow another's event"
+    );
+    assert_ne!(acme, default);
+    assert_eq!(keyed(Some("acme")), acme);
+    assert_eq!(keyed(Some("globex")), globex);
+    assert_eq!(keyed(None), default);
+    assert_eq!(
+        rx.wait_for("/globex", 1, WAIT)[0].webhook_id(),
+        globex.to_string()
+    );
     bus.shutdown().unwrap();
 }

@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BusBuilder, Config};
 use crate::delivery::{Lane, Route, Shared};
 use crate::endpoint::{Endpoint, EndpointId, EventFilter};
-use crate::error::{Error, Result};
+use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
 use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
@@ -187,8 +187,10 @@ impl Bus {
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
-        let janitor =
-            Janitor::start(Arc::clone(&shared)).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        let janitor = Janitor::start(Arc::clone(&shared)).map_err(|source| Error::Io {
+            action: "starting the janitor thread",
+            source,
+        })?;
         tracing::info!(
             endpoints = recovery.endpoints,
             resumed = recovery.resumed,
@@ -235,42 +237,42 @@ impl Bus {
     /// the event may or may not have been stored: it is never delivered by
     /// this run, but may be after a restart.
     ///
+    /// On failure the [`PublishError`] hands the event back
+    /// ([`PublishError::into_event`]), so a host can publish it again
+    /// without cloning every event beforehand; give events an
+    /// [idempotency key](Event::idempotency_key) so that a retry after an
+    /// uncertain failure cannot store one twice. In a function returning
+    /// [`hookbus::Result`](crate::Result), `bus.publish(event)?` converts it
+    /// to the [`Error`].
+    ///
     /// With an [idempotency key](Event::idempotency_key) seen within the
     /// bus's `idempotency_window`, nothing is stored and the first event's
     /// id is returned (once that event is durable).
-    pub fn publish(&self, event: Event) -> Result<EventId> {
-        self.check_open()?;
-        validate_event_type(&event.event_type)?;
-        let tenant = match &event.tenant {
-            Some(key) => TenantId::new(key)?,
-            None => TenantId::default_tenant(),
+    pub fn publish(&self, event: Event) -> Result<EventId, PublishError> {
+        let tenant = match self.check_publish(&event) {
+            Ok(tenant) => tenant,
+            Err(e) => return Err(PublishError::new(e, event)),
         };
+        let tenant_key = (!tenant.is_default()).then(|| tenant.as_str());
         let shared = &self.inner.shared;
-        let limit = shared.config.max_payload_bytes;
-        if event.payload.len() > limit {
-            return Err(Error::PayloadTooLarge {
-                size: event.payload.len(),
-                limit,
-            });
-        }
-        if let Some(key) = &event.idempotency_key {
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-                return Err(Error::InvalidIdempotencyKey {
-                    reason: "must be 1 to 256 bytes",
-                });
-            }
-        }
-        let now = time::now_ms();
+        let now_us = time::now_us();
+        let now = now_us / 1000;
         let keyed = event
             .idempotency_key
             .as_ref()
             .map(|_| self.inner.keyed_publish.lock());
         if let Some(key) = &event.idempotency_key {
-            if let Some(original) = self.seen_key(key, now)? {
-                drop(keyed);
-                // The first publish may still be flushing: wait for it.
-                shared.store.commit()?;
-                return Ok(original);
+            match self.seen_key(tenant_key, key, now) {
+                Ok(None) => {}
+                Ok(Some(original)) => {
+                    drop(keyed);
+                    // The first publish may still be flushing: wait for it.
+                    return match shared.store.commit() {
+                        Ok(()) => Ok(original),
+                        Err(e) => Err(PublishError::new(e, event)),
+                    };
+                }
+                Err(e) => return Err(PublishError::new(e, event)),
             }
         }
         let (id, lanes) = {
@@ -290,8 +292,11 @@ impl Bus {
             });
             (id, lanes)
         };
+        // Moved into the record (no copy of the payload); rebuilt from it if
+        // the write fails, to hand the event back.
+        let given_time = event.occurred_at_us;
         let record = EventRecord {
-            occurred_ms: event.occurred_at_ms.unwrap_or(now),
+            occurred_us: given_time.unwrap_or(now_us),
             event_type: event.event_type,
             payload: event.payload.into_vec(),
             attributes: event.attributes,
@@ -306,6 +311,7 @@ impl Bus {
                 .insert_event(id, &record)
                 .and_then(|()| match &record.idempotency_key {
                     Some(key) => shared.store.put_idempotency(
+                        tenant_key,
                         key,
                         &IdempotencyRecord {
                             event: id.as_u128(),
@@ -319,7 +325,15 @@ impl Bus {
             for lane in &lanes {
                 lane.cancel(id);
             }
-            return Err(e);
+            let event = Event {
+                event_type: record.event_type,
+                payload: record.payload.into_boxed_slice(),
+                occurred_at_us: given_time,
+                attributes: record.attributes,
+                idempotency_key: record.idempotency_key,
+                tenant: record.tenant,
+            };
+            return Err(PublishError::new(e, event));
         }
         shared.published.fetch_add(1, Ordering::Relaxed);
         self.inner.routing.read().note_published(tenant.as_str());
@@ -331,12 +345,38 @@ impl Bus {
         Ok(id)
     }
 
+    /// The checks a publish makes before touching the database.
+    /// Returns the event's tenant.
+    fn check_publish(&self, event: &Event) -> Result<TenantId> {
+        self.check_open()?;
+        validate_event_type(&event.event_type)?;
+        let tenant = match &event.tenant {
+            Some(key) => TenantId::new(key)?,
+            None => TenantId::default_tenant(),
+        };
+        let limit = self.inner.shared.config.max_payload_bytes;
+        if event.payload.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                size: event.payload.len(),
+                limit,
+            });
+        }
+        if let Some(key) = &event.idempotency_key {
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(Error::InvalidIdempotencyKey {
+                    reason: "must be 1 to 256 bytes",
+                });
+            }
+        }
+        Ok(tenant)
+    }
+
     /// The event an idempotency key was first published with, if that was
     /// within the window and the event is still stored.
-    fn seen_key(&self, key: &str, now: u64) -> Result<Option<EventId>> {
+    fn seen_key(&self, tenant: Option<&str>, key: &str, now: u64) -> Result<Option<EventId>> {
         let store = &self.inner.shared.store;
         let window = self.inner.shared.config.idempotency_window.as_millis() as u64;
-        let Some(seen) = store.idempotency(key)? else {
+        let Some(seen) = store.idempotency(tenant, key)? else {
             return Ok(None);
         };
         let id = EventId::from_u128(seen.event);
@@ -360,6 +400,10 @@ impl Bus {
     /// open. Attempts still running at the timeout finish in the
     /// background, or are made again after the next open if the process
     /// exits first.
+    ///
+    /// Every [`notices`](Bus::notices) receiver disconnects: a host's
+    /// `for notice in bus.notices()` loop ends, even while other clones of
+    /// the bus are alive.
     ///
     /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
     /// Calling it again does nothing.
@@ -412,6 +456,9 @@ impl Inner {
                 "attempts still in flight at the shutdown timeout are left to finish in the background"
             );
         }
+        // After the joins, so notices of the attempts that finished reach
+        // their subscribers; then every `notices()` loop ends.
+        self.shared.notices.close();
         // A last checkpoint makes the next open quick.
         if let Err(e) = janitor::checkpoint(&self.shared) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");

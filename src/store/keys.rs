@@ -13,7 +13,7 @@
 //! | `a` endpoint(u64) seq(u64)       | AttemptRecord         |
 //! | `x` event(u128) seq(u64)         | endpoint(u64)         |
 //! | `g` seq(u64)                     | endpoint(u64)         |
-//! | `k` idempotency key              | IdempotencyRecord     |
+//! | `k` [0xff tenant 0] key          | IdempotencyRecord     |
 //! | `w` endpoint(u64)                | tenant key (UTF-8)    |
 //! | `t` tenant key                   | TenantRecord          |
 //! | `d` deletion(u64)                | TombstoneRecord       |
@@ -150,9 +150,18 @@ pub(crate) fn attempt_global(seq: u64) -> [u8; 9] {
     with_u64(ATTEMPT_GLOBAL, seq)
 }
 
-pub(crate) fn idempotency(key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
+/// An idempotency key within a tenant. The default tenant's keys are laid
+/// out as before tenants; another tenant's start with 0xff, which no UTF-8
+/// key can, then the tenant key and a 0 byte (neither can hold one), so
+/// keys of different tenants never collide.
+pub(crate) fn idempotency(tenant: Option<&str>, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + tenant.map_or(0, |t| t.len() + 2) + 1);
     k.push(IDEMPOTENCY);
+    if let Some(t) = tenant {
+        k.push(0xff);
+        k.extend_from_slice(t.as_bytes());
+        k.push(0);
+    }
     k.extend_from_slice(key.as_bytes());
     k
 }

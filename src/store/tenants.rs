@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::codec::Record;
 use super::records::{DeliveryRecord, DeliveryState, EventRecord};
-use super::{codec, corrupt_key, decode_opt, keys, Store, FORMAT_VERSION};
+use super::{codec, corrupt_key, decode_opt, keys, Db, Store};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
@@ -42,58 +43,25 @@ pub(crate) struct CancelledRecord {
     pub(crate) attempts: u32,
 }
 
-/// The event record as written before tenants: the same fields without
-/// the trailing tenant.
-#[derive(Serialize, Deserialize)]
-struct EventRecordBeforeTenants {
-    event_type: String,
-    #[serde(with = "serde_bytes")]
-    payload: Vec<u8>,
-    occurred_ms: u64,
-    attributes: Vec<(String, String)>,
-    targets: Vec<u64>,
-    created_ms: u64,
-    idempotency_key: Option<String>,
-}
-
-/// Decodes an event record of either layout. Unambiguous: a record is
-/// decoded only if every byte is used, and a record from before tenants
-/// ends exactly where the newer layout expects the tenant field, so each
-/// layout decodes its own records only. Old records are in the default
-/// tenant.
-pub(crate) fn decode_event(bytes: &[u8]) -> Result<EventRecord> {
-    match codec::decode::<EventRecord>("event", bytes) {
-        Ok(rec) => Ok(rec),
-        Err(e) => match codec::decode::<EventRecordBeforeTenants>("event", bytes) {
-            Ok(old) => Ok(EventRecord {
-                event_type: old.event_type,
-                payload: old.payload,
-                occurred_ms: old.occurred_ms,
-                attributes: old.attributes,
-                targets: old.targets,
-                created_ms: old.created_ms,
-                idempotency_key: old.idempotency_key,
-                tenant: None,
-            }),
-            Err(_) => Err(e),
-        },
-    }
-}
+// Record version 1 of each, as first written.
+impl Record for TenantRecord {}
+impl Record for TombstoneRecord {}
+impl Record for CancelledRecord {}
 
 impl Store {
     /// Records the tenant of a new endpoint, before its settings are
     /// written: a crash in between leaves a tenant key that nothing uses,
     /// never an endpoint in the wrong tenant. Not yet durable.
     pub(crate) fn put_endpoint_tenant(&self, id: EndpointId, tenant: &TenantId) -> Result<()> {
-        self.mark_tenants_format()?;
         self.db
-            .insert(keys::endpoint_tenant(id), tenant.as_str().as_bytes())?;
+            .insert(keys::endpoint_tenant(id), tenant.as_str().as_bytes())
+            .db()?;
         Ok(())
     }
 
     /// Whether an endpoint has a tenant key (readable or not).
     pub(crate) fn has_endpoint_tenant(&self, id: EndpointId) -> Result<bool> {
-        Ok(self.db.contains_key(keys::endpoint_tenant(id))?)
+        self.db.contains_key(keys::endpoint_tenant(id)).db()
     }
 
     /// The tenant of every endpoint that has one (deleted ones included);
@@ -101,7 +69,7 @@ impl Store {
     pub(crate) fn endpoint_tenants(&self) -> Result<Vec<Result<(EndpointId, TenantId)>>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix([keys::ENDPOINT_TENANT]) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(id) = keys::u64_at(&k, 1) else {
                 out.push(Err(corrupt_key("endpoint tenant", &k)));
                 continue;
@@ -114,14 +82,14 @@ impl Store {
 
     /// Saves a tenant's metadata and makes it durable.
     pub(crate) fn put_tenant(&self, tenant: &TenantId, rec: &TenantRecord) -> Result<()> {
-        self.mark_tenants_format()?;
         self.db
-            .insert(keys::tenant(tenant.as_str()), codec::encode(rec))?;
+            .insert(keys::tenant(tenant.as_str()), codec::encode(rec))
+            .db()?;
         self.commit()
     }
 
     pub(crate) fn tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>> {
-        decode_opt("tenant", self.db.get(keys::tenant(tenant.as_str()))?)
+        decode_opt("tenant", self.db.get(keys::tenant(tenant.as_str())).db()?)
     }
 
     /// Tenants with metadata, in key order, after `after`, at most `limit`.
@@ -137,7 +105,7 @@ impl Store {
         }
         let mut out = Vec::new();
         for item in self.db.range(lower..) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             if k.first() != Some(&keys::TENANT) || out.len() >= limit {
                 break;
             }
@@ -157,8 +125,9 @@ impl Store {
     pub(crate) fn begin_tenant_deletion(&self, rec: &TombstoneRecord) -> Result<u64> {
         let seq = self.generate_id()?;
         self.db
-            .insert(keys::tenant_deletion(seq), codec::encode(rec))?;
-        self.db.remove(keys::tenant(&rec.tenant))?;
+            .insert(keys::tenant_deletion(seq), codec::encode(rec))
+            .db()?;
+        self.db.remove(keys::tenant(&rec.tenant)).db()?;
         self.commit()?;
         Ok(seq)
     }
@@ -167,7 +136,7 @@ impl Store {
     pub(crate) fn tenant_deletions(&self) -> Result<Vec<(u64, Result<TombstoneRecord>)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix([keys::TENANT_DELETION]) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(seq) = keys::u64_at(&k, 1) else {
                 continue;
             };
@@ -178,7 +147,7 @@ impl Store {
 
     /// Ends a deletion once its work is durable.
     pub(crate) fn finish_tenant_deletion(&self, seq: u64) -> Result<()> {
-        self.db.remove(keys::tenant_deletion(seq))?;
+        self.db.remove(keys::tenant_deletion(seq)).db()?;
         self.commit()
     }
 
@@ -186,8 +155,8 @@ impl Store {
     /// resumes it and an attempt still in flight records no new delivery
     /// state. Its tenant key stays (its log stays the tenant's).
     pub(crate) fn remove_endpoint_settings(&self, id: EndpointId) -> Result<()> {
-        self.db.remove(keys::endpoint(id))?;
-        self.db.remove(keys::endpoint_state(id))?;
+        self.db.remove(keys::endpoint(id)).db()?;
+        self.db.remove(keys::endpoint_state(id)).db()?;
         Ok(())
     }
 
@@ -203,20 +172,20 @@ impl Store {
     ) -> Result<usize> {
         let mut all: BTreeSet<EventId> = events.into_iter().collect();
         for key in self.db.scan_prefix(keys::pending_of(ep)).keys() {
-            if let Some(ev) = keys::u128_at(&key?, 9) {
+            if let Some(ev) = keys::u128_at(&key.db()?, 9) {
                 all.insert(EventId::from_u128(ev));
             }
         }
         let mut cancelled = 0;
         for ev in all {
-            if self.db.contains_key(keys::finished(ep, ev))?
-                || self.db.contains_key(keys::cancelled(ep, ev))?
+            if self.db.contains_key(keys::finished(ep, ev)).db()?
+                || self.db.contains_key(keys::cancelled(ep, ev)).db()?
             {
-                self.db.remove(keys::pending(ep, ev))?;
+                self.db.remove(keys::pending(ep, ev)).db()?;
                 continue;
             }
             let pending: Option<DeliveryRecord> =
-                decode_opt("delivery", self.db.get(keys::pending(ep, ev))?).unwrap_or(None);
+                decode_opt("delivery", self.db.get(keys::pending(ep, ev)).db()?).unwrap_or(None);
             let (created_ms, attempts) = match pending {
                 Some(rec) => (
                     rec.created_ms,
@@ -237,8 +206,9 @@ impl Store {
                 attempts,
             };
             self.db
-                .insert(keys::cancelled(ep, ev), codec::encode(&rec))?;
-            self.db.remove(keys::pending(ep, ev))?;
+                .insert(keys::cancelled(ep, ev), codec::encode(&rec))
+                .db()?;
+            self.db.remove(keys::pending(ep, ev)).db()?;
             cancelled += 1;
         }
         Ok(cancelled)
@@ -246,7 +216,10 @@ impl Store {
 
     /// A delivery cancelled by a tenant deletion.
     pub(crate) fn cancelled(&self, ep: EndpointId, ev: EventId) -> Result<Option<CancelledRecord>> {
-        decode_opt("cancelled delivery", self.db.get(keys::cancelled(ep, ev))?)
+        decode_opt(
+            "cancelled delivery",
+            self.db.get(keys::cancelled(ep, ev)).db()?,
+        )
     }
 
     /// Deliveries to any of `endpoints` implied by events from `from` on
@@ -262,13 +235,13 @@ impl Store {
             r.as_ref()
                 .map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
         }) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
                 continue;
             };
             // An unreadable event was reported at open; it has no
             // deliveries that could be sent.
-            let Ok(event) = decode_event(&v) else {
+            let Ok(event) = codec::decode::<EventRecord>("event", &v) else {
                 continue;
             };
             for &t in event.targets.iter().filter(|t| endpoints.contains(t)) {
@@ -279,51 +252,5 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Marks the database as holding tenants, so that builds from before
-    /// tenants refuse it (they would send every tenant's events to every
-    /// endpoint).
-    fn mark_tenants_format(&self) -> Result<()> {
-        let current = self.db.get(keys::FORMAT_KEY)?;
-        if current.as_deref().and_then(|v| v.first().copied()) < Some(FORMAT_VERSION) {
-            self.db.insert(keys::FORMAT_KEY, &[FORMAT_VERSION])?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn old() -> EventRecordBeforeTenants {
-        EventRecordBeforeTenants {
-            event_type: "lead.create".into(),
-            payload: b"{}".to_vec(),
-            occurred_ms: 1,
-            attributes: vec![("k".into(), "v".into())],
-            targets: vec![1, 2],
-            created_ms: 2,
-            idempotency_key: None,
-        }
-    }
-
-    #[test]
-    fn events_of_both_layouts_decode_each_as_its_own() {
-        let back = decode_event(&codec::encode(&old())).unwrap();
-        assert_eq!(back.tenant, None);
-        assert_eq!(back.targets, [1, 2]);
-        for tenant in [None, Some("acme".to_string())] {
-            let rec = EventRecord {
-                tenant: tenant.clone(),
-                ..back.clone()
-            };
-            let bytes = codec::encode(&rec);
-            assert_eq!(decode_event(&bytes).unwrap(), rec);
-            // The old layout never takes a new record for one of its own.
-            assert!(codec::decode::<EventRecordBeforeTenants>("event", &bytes).is_err());
-        }
-        assert!(decode_event(&[1, 0xff]).is_err());
     }
 }
