@@ -335,6 +335,8 @@ pub struct EndpointConfig {
     pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
     pub(crate) ordered: bool,
     pub(crate) pause_after: Option<Option<u32>>,
+    /// The tenant key as given; `None` is the default tenant.
+    pub(crate) tenant: Option<String>,
 }
 
 impl EndpointConfig {
@@ -356,7 +358,18 @@ impl EndpointConfig {
             attribute_filters: Vec::new(),
             ordered: false,
             pause_after: None,
+            tenant: None,
         }
+    }
+
+    /// The tenant the endpoint belongs to: the customer whose events it
+    /// receives (see [`TenantId`](crate::TenantId) for the key's charset).
+    /// Events published to another tenant never reach it, whatever its
+    /// patterns. Defaults to the default tenant. An endpoint stays in its
+    /// tenant: an update naming another one is refused.
+    pub fn tenant(mut self, key: impl AsRef<str>) -> Self {
+        self.tenant = Some(key.as_ref().to_string());
+        self
     }
 
     /// Delivers strictly in publish order: one delivery at a time, and a
@@ -610,6 +623,7 @@ impl fmt::Debug for EndpointConfig {
             .field("attribute_filters", &self.attribute_filters)
             .field("ordered", &self.ordered)
             .field("pause_after", &self.pause_after)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -644,7 +658,7 @@ fn validate_url(url: &str) -> Result<()> {
 
 /// One compiled subscription pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Pattern {
+pub(crate) enum Pattern {
     All,
     /// `lead.*` is stored as `lead.`.
     Prefix(String),
@@ -677,6 +691,11 @@ impl EventFilter {
         })
     }
 
+    /// The compiled event-type patterns (the routing index keys on them).
+    pub(crate) fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
     fn with_attributes(mut self, filters: Vec<(String, Vec<String>)>) -> Self {
         // An empty value list accepts everything: nothing to check.
         self.attributes = filters.into_iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -684,18 +703,24 @@ impl EventFilter {
     }
 
     /// Whether an event of this type and with these attributes is wanted.
+    // The reference model the index is tested (and fuzzed) against.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn matches(&self, event_type: &str, attributes: &[(String, String)]) -> bool {
         let type_ok = self.patterns.iter().any(|p| match p {
             Pattern::All => true,
             Pattern::Prefix(prefix) => event_type.starts_with(prefix.as_str()),
             Pattern::Exact(exact) => event_type == exact,
         });
-        type_ok
-            && self.attributes.iter().all(|(key, wanted)| {
-                attributes
-                    .iter()
-                    .any(|(k, v)| k == key && wanted.iter().any(|w| w == v))
-            })
+        type_ok && self.matches_attributes(attributes)
+    }
+
+    /// Whether the event's attributes satisfy every attribute filter.
+    pub(crate) fn matches_attributes(&self, attributes: &[(String, String)]) -> bool {
+        self.attributes.iter().all(|(key, wanted)| {
+            attributes
+                .iter()
+                .any(|(k, v)| k == key && wanted.iter().any(|w| w == v))
+        })
     }
 }
 
@@ -739,6 +764,7 @@ fn parse_pattern(p: &str) -> Result<Pattern> {
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub(crate) id: EndpointId,
+    pub(crate) tenant: crate::tenant::TenantId,
     pub(crate) config: EndpointConfig,
     pub(crate) status: EndpointStatus,
     pub(crate) created_at: SystemTime,
@@ -750,6 +776,10 @@ impl Endpoint {
     /// The endpoint's id.
     pub fn id(&self) -> EndpointId {
         self.id
+    }
+    /// The tenant it belongs to.
+    pub fn tenant(&self) -> &crate::tenant::TenantId {
+        &self.tenant
     }
     /// Its name.
     pub fn name(&self) -> &str {

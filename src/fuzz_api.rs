@@ -238,6 +238,7 @@ impl RecordFields {
                     targets: f.targets.clone(),
                     created_ms: f.created_ms,
                     idempotency_key: f.idempotency_key.clone(),
+                    tenant: None,
                 },
             ),
             RecordFields::Delivery(f) => op.run(
@@ -445,6 +446,7 @@ pub fn build_envelope_with(args: &EnvelopeArgs<'_>) -> Result<Vec<u8>, String> {
         targets: Vec::new(),
         created_ms: 0,
         idempotency_key: None,
+        tenant: None,
     };
     let input = formats::input(
         EventId::from_u128(args.event_id),

@@ -2,9 +2,10 @@
 //!
 //! hookbus gives an application a production-grade webhook feature with no
 //! infrastructure: no Postgres, no Redis, no broker. Link the crate, register
-//! endpoints, call [`Bus::publish`]; hookbus stores the event in an embedded
-//! [sled] database before it returns, fans it out to every subscribed
-//! endpoint, and delivers each endpoint's queue from its own sender threads
+//! your customers' endpoints, each in its customer's [tenant](TenantId),
+//! call [`Bus::publish`]; hookbus stores the event in an embedded
+//! [sled] database before it returns, fans it out to the subscribed
+//! endpoints of the event's tenant (never another tenant's), and delivers each endpoint's queue from its own sender threads
 //! with numbered attempts, retries, signatures and a delivery log.
 //!
 //! ```no_run
@@ -14,10 +15,11 @@
 //! let bus = Bus::open("/var/lib/myapp/webhooks")?;
 //! let endpoint = bus.add_endpoint(
 //!     EndpointConfig::new("customer-crm", "https://crm.example.com/hooks")
+//!         .tenant("acme")
 //!         .events(["lead.*"])
 //!         .secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
 //! )?;
-//! let id = bus.publish(Event::new("lead.create", &json!({"lead_id": 42}))?)?;
+//! let id = bus.publish(Event::new("lead.create", &json!({"lead_id": 42}))?.tenant("acme"))?;
 //! // `id` is durable now; delivery happens in the background.
 //! for attempt in bus.attempts(id)? {
 //!     println!("{} attempt {} -> {:?}", attempt.endpoint, attempt.number, attempt.status);
@@ -25,6 +27,23 @@
 //! bus.shutdown()?;
 //! # Ok::<_, hookbus::Error>(())
 //! ```
+//!
+//! # Tenants
+//!
+//! A tenant is one customer of the host, named by a key the host chooses
+//! (its own customer id; see [`TenantId`] for the charset). Every endpoint
+//! belongs to one tenant ([`EndpointConfig::tenant`]) and every event is
+//! published to one ([`Event::tenant`]); an event reaches only its tenant's
+//! matching endpoints. Matching goes through an in-memory index per tenant
+//! by exact type, prefix wildcard and `*`, so its cost does not grow with
+//! the number of tenants or endpoints. Endpoints and events that name no
+//! tenant are in the default tenant (`~default`), so a host with one
+//! audience never names one. Per tenant: [`Bus::tenant_endpoints`],
+//! [`Bus::tenant_deliveries`], [`AttemptQuery::tenant`],
+//! [`Bus::tenant_stats`], [`Bus::tenant_health`], [`Bus::tenant_event`],
+//! metadata ([`Bus::put_tenant`], [`Bus::tenant`], [`Bus::tenants`]) and
+//! [`Bus::delete_tenant`], which stops its endpoints at once and ends their
+//! queued deliveries as [`DeliveryStatus::Cancelled`], crash-safely.
 //!
 //! # Guarantees
 //!
@@ -246,11 +265,13 @@ mod janitor;
 mod log;
 mod notice;
 mod page;
+mod routing;
 #[cfg(feature = "serde")]
 mod serde_support;
 pub mod signing;
 mod stats;
 mod store;
+mod tenant;
 mod time;
 pub mod verify;
 
@@ -272,6 +293,10 @@ pub use log::{
 pub use notice::{Notice, NOTICE_BUFFER};
 pub use page::{Cursor, Page, ParseCursorError};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
+pub use tenant::{
+    Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage, DEFAULT_TENANT_KEY,
+    MAX_TENANT_KEY_LEN,
+};
 
 // Compiles the README's code so it stays true.
 #[cfg(doctest)]

@@ -222,6 +222,14 @@ pub enum DeliveryStatus {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// Its tenant was deleted ([`Bus::delete_tenant`](crate::Bus::delete_tenant))
+    /// before it was delivered: it is never sent (again).
+    Cancelled {
+        /// Attempts made, or started, before it was cancelled.
+        attempts: u32,
+        /// When.
+        at: SystemTime,
+    },
 }
 
 impl fmt::Display for DeliveryStatus {
@@ -233,6 +241,9 @@ impl fmt::Display for DeliveryStatus {
             DeliveryStatus::InFlight { attempt } => write!(f, "attempt {attempt} in flight"),
             DeliveryStatus::Delivered { attempts } => write!(f, "delivered (attempt {attempts})"),
             DeliveryStatus::Failed { attempts } => write!(f, "failed after {attempts} attempts"),
+            DeliveryStatus::Cancelled { attempts, .. } => {
+                write!(f, "cancelled after {attempts} attempts")
+            }
         }
     }
 }
@@ -294,6 +305,7 @@ pub struct AttemptQuery {
     pub(crate) endpoint: Option<EndpointId>,
     pub(crate) event: Option<EventId>,
     pub(crate) outcome: Option<bool>,
+    pub(crate) tenant: Option<crate::tenant::TenantId>,
     pub(crate) since: Option<SystemTime>,
     pub(crate) until: Option<SystemTime>,
 }
@@ -311,6 +323,11 @@ impl AttemptQuery {
     /// Only attempts of this event.
     pub fn event(mut self, event: EventId) -> Self {
         self.event = Some(event);
+        self
+    }
+    /// Only attempts to this tenant's endpoints (deleted ones included).
+    pub fn tenant(mut self, tenant: &crate::tenant::TenantId) -> Self {
+        self.tenant = Some(tenant.clone());
         self
     }
     /// Only successful (`true`) or failed (`false`) attempts.

@@ -48,6 +48,9 @@ impl<T> IntoIterator for Page<T> {
 /// starts at its position.
 pub struct Cursor<T> {
     position: u128,
+    /// Orders items that share a position (0: none), such as one event's
+    /// deliveries to several endpoints.
+    tie: u64,
     // `fn() -> T`: the cursor holds no `T`, so it is `Send`, `Sync`, `Copy`
     // and so on whatever `T` is.
     of: PhantomData<fn() -> T>,
@@ -55,14 +58,23 @@ pub struct Cursor<T> {
 
 impl<T> Cursor<T> {
     pub(crate) fn at(position: u128) -> Self {
+        Cursor::at_tie(position, 0)
+    }
+
+    pub(crate) fn at_tie(position: u128, tie: u64) -> Self {
         Cursor {
             position,
+            tie,
             of: PhantomData,
         }
     }
 
     pub(crate) fn position(self) -> u128 {
         self.position
+    }
+
+    pub(crate) fn tie(self) -> u64 {
+        self.tie
     }
 }
 
@@ -77,7 +89,7 @@ impl<T> Copy for Cursor<T> {}
 
 impl<T> PartialEq for Cursor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.position == other.position
+        self.position == other.position && self.tie == other.tie
     }
 }
 
@@ -86,6 +98,7 @@ impl<T> Eq for Cursor<T> {}
 impl<T> Hash for Cursor<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.position.hash(state);
+        self.tie.hash(state);
     }
 }
 
@@ -96,10 +109,14 @@ impl<T> fmt::Debug for Cursor<T> {
 }
 
 /// Lower-case hex, without leading zeros: short in a URL, and not a number
-/// a host would be tempted to compute with.
+/// a host would be tempted to compute with; `position-tie` when a tie is set.
 impl<T> fmt::Display for Cursor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}", self.position)
+        write!(f, "{:x}", self.position)?;
+        if self.tie != 0 {
+            write!(f, "-{:x}", self.tie)?;
+        }
+        Ok(())
     }
 }
 
@@ -109,7 +126,9 @@ pub struct ParseCursorError;
 
 impl fmt::Display for ParseCursorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not a page cursor (expected 1 to 32 lower-case hex digits)")
+        f.write_str(
+            "not a page cursor (expected 1 to 32 lower-case hex digits, optionally '-' and 1 to 16 more)",
+        )
     }
 }
 
@@ -121,16 +140,23 @@ impl<T> FromStr for Cursor<T> {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Only the form Display writes: no sign, no prefix, no upper case,
         // so that each cursor has exactly one text form.
-        let canonical = !s.is_empty()
-            && s.len() <= 32
-            && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            && (s == "0" || !s.starts_with('0'));
-        if !canonical {
+        let canonical = |s: &str, max: usize| {
+            !s.is_empty()
+                && s.len() <= max
+                && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && (s == "0" || !s.starts_with('0'))
+        };
+        let (position, tie) = match s.split_once('-') {
+            Some((p, t)) if canonical(t, 16) && t != "0" => (p, t),
+            Some(_) => return Err(ParseCursorError),
+            None => (s, "0"),
+        };
+        if !canonical(position, 32) {
             return Err(ParseCursorError);
         }
-        u128::from_str_radix(s, 16)
-            .map(Cursor::at)
-            .map_err(|_| ParseCursorError)
+        let position = u128::from_str_radix(position, 16).map_err(|_| ParseCursorError)?;
+        let tie = u64::from_str_radix(tie, 16).map_err(|_| ParseCursorError)?;
+        Ok(Cursor::at_tie(position, tie))
     }
 }
 
@@ -141,15 +167,33 @@ mod tests {
     #[test]
     fn text_form_round_trips() {
         for position in [0, 1, 0xff, u64::MAX as u128, u128::MAX] {
-            let cursor = Cursor::<()>::at(position);
-            let text = cursor.to_string();
-            assert_eq!(text.parse::<Cursor<()>>(), Ok(cursor), "{text}");
+            for tie in [0, 1, 0xabc, u64::MAX] {
+                let cursor = Cursor::<()>::at_tie(position, tie);
+                let text = cursor.to_string();
+                assert_eq!(text.parse::<Cursor<()>>(), Ok(cursor), "{text}");
+            }
         }
     }
 
     #[test]
     fn refuses_other_forms() {
-        for bad in ["", "00", "0x1", "+1", "-1", "FF", "1g", &"f".repeat(33)] {
+        let long_tie = format!("1-{}", "f".repeat(17));
+        for bad in [
+            "",
+            "00",
+            "0x1",
+            "+1",
+            "-1",
+            "FF",
+            "1g",
+            &"f".repeat(33),
+            "1-",
+            "1-0",
+            "1-01",
+            "1-F",
+            "1-2-3",
+            &long_tie,
+        ] {
             assert_eq!(bad.parse::<Cursor<()>>(), Err(ParseCursorError), "{bad:?}");
         }
     }

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use common::{eventually, Receiver, WAIT};
 use hookbus::{
-    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, EventId, Format, Signing,
+    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, Event, EventId, Format,
+    Signing, TenantId,
 };
+use serde_json::json;
 
 const HEALTHY: u64 = 0;
 const EXHAUSTED: u64 = 1;
@@ -79,6 +81,19 @@ fn a_database_of_the_earlier_format_keeps_everything() {
         names,
         ["healthy", "exhausted", "retrying", "paused", "disabled"]
     );
+    // Databases from before tenants put every endpoint in the default one.
+    assert!(bus
+        .endpoints(None, 100)
+        .items
+        .iter()
+        .all(|e| e.tenant().is_default()));
+    assert_eq!(bus.tenant_endpoints(&TenantId::default_tenant()).len(), 5);
+    assert_eq!(bus.tenants(None, 10).unwrap().tenants.len(), 1);
+    // Events stored before tenants read as the default tenant's.
+    for e in DELIVERED.iter().chain([&MIXED, &GROW]).chain(QUEUED.iter()) {
+        let stored = bus.event(ev(e)).unwrap().expect("event kept");
+        assert!(stored.tenant.is_default(), "{e}");
+    }
     let healthy = bus.endpoint(ep(HEALTHY)).unwrap();
     assert_eq!(healthy.events(), ["lead.*"]);
     assert!(healthy.has_secret());
@@ -195,5 +210,29 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     eventually(WAIT, "the paused endpoint's queue drained", || {
         bus.queue_depth(ep(PAUSED)).unwrap() == 0
     });
+
+    // Publishing to the default tenant (named or not) reaches them; an
+    // event to another tenant does not.
+    let unnamed = bus
+        .publish(Event::new("lead.create", &json!({})).unwrap())
+        .unwrap();
+    let named = bus
+        .publish(
+            Event::new("lead.create", &json!({}))
+                .unwrap()
+                .tenant(TenantId::default_tenant()),
+        )
+        .unwrap();
+    let got = receiver.wait_for("/crm", 10, WAIT);
+    assert_eq!(got[8].webhook_id(), unnamed.to_string());
+    assert_eq!(got[9].webhook_id(), named.to_string());
+    let elsewhere = bus
+        .publish(
+            Event::new("lead.create", &json!({}))
+                .unwrap()
+                .tenant("acme"),
+        )
+        .unwrap();
+    assert!(bus.deliveries(elsewhere).unwrap().is_empty());
     bus.shutdown().unwrap();
 }

@@ -14,19 +14,26 @@ use crate::endpoint::{
 use crate::error::{Error, Result};
 use crate::page::{Cursor, Page};
 use crate::store::records::{EndpointRecord, EndpointStateRecord, Mode};
+use crate::tenant::TenantId;
 use crate::time;
 
 impl Bus {
-    /// Registers an endpoint, active. Checks every field first: on an error
-    /// nothing is written.
+    /// Registers an endpoint, active, in its [tenant](EndpointConfig::tenant).
+    /// Checks every field first: on an error nothing is written.
     pub fn add_endpoint(&self, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
         let filter = self.validate(&config)?;
+        let tenant = tenant_of(&config)?;
         let shared = &self.inner.shared;
         let mut registry = self.inner.registry.write();
         let id = EndpointId(shared.store.generate_id()?);
+        if !tenant.is_default() {
+            // Written first: see Store::put_endpoint_tenant.
+            shared.store.put_endpoint_tenant(id, &tenant)?;
+        }
         let endpoint = Endpoint {
             id,
+            tenant: tenant.clone(),
             config,
             status: EndpointStatus::Active,
             created_at: time::from_ms(time::now_ms()),
@@ -40,6 +47,11 @@ impl Bus {
             shared.config.per_endpoint_metrics,
         );
         shared.lanes.write().insert(id, Arc::clone(&lane));
+        self.inner
+            .routing
+            .write()
+            .insert(&tenant, id, filter.clone(), Arc::clone(&lane));
+        self.inner.members.write().add(&tenant, id);
         registry.insert(
             id,
             Registered {
@@ -48,7 +60,7 @@ impl Bus {
                 lane,
             },
         );
-        tracing::info!(endpoint = %id, name = %endpoint.name(), "endpoint added");
+        tracing::info!(endpoint = %id, %tenant, name = %endpoint.name(), "endpoint added");
         Ok(endpoint)
     }
 
@@ -108,11 +120,23 @@ impl Bus {
         Page::new(items, next)
     }
 
-    /// Replaces an endpoint's settings; it keeps its id, its status and its
-    /// queue. Checks every field first: on an error nothing changes.
+    /// Replaces an endpoint's settings; it keeps its id, its status, its
+    /// queue and its tenant. Checks every field first: on an error nothing
+    /// changes. The settings must name the endpoint's own tenant (as the
+    /// config read back from [`Endpoint::config`] does): an endpoint never
+    /// moves to another tenant, so naming another one (or none, for an
+    /// endpoint outside the default tenant) is an [`Error::InvalidTenant`].
     pub fn update_endpoint(&self, id: EndpointId, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
         let filter = self.validate(&config)?;
+        let tenant = tenant_of(&config)?;
+        let current = self.endpoint(id).ok_or(Error::EndpointNotFound(id))?;
+        if tenant != current.tenant {
+            return Err(Error::InvalidTenant {
+                key: tenant.to_string(),
+                reason: "an endpoint stays in its tenant; add a new endpoint to the other tenant",
+            });
+        }
         self.modify(id, |reg| {
             reg.endpoint.config = config;
             reg.filter = filter;
@@ -168,12 +192,26 @@ impl Bus {
             lane: Arc::clone(&reg.lane),
         };
         change(&mut changed);
+        if changed.endpoint.tenant != reg.endpoint.tenant {
+            // update_endpoint checked it outside this lock; a concurrent
+            // change cannot alter a tenant, but the index must never lie.
+            return Err(Error::InvalidTenant {
+                key: changed.endpoint.tenant.to_string(),
+                reason: "an endpoint stays in its tenant",
+            });
+        }
         shared
             .store
             .put_endpoint(id, &to_record(&changed.endpoint))?;
         changed
             .lane
             .set_route(shared, Route::new(&changed.endpoint, &shared.config));
+        self.inner.routing.write().insert(
+            &changed.endpoint.tenant,
+            id,
+            changed.filter.clone(),
+            Arc::clone(&changed.lane),
+        );
         *reg = changed;
         tracing::info!(endpoint = %id, "endpoint changed");
         Ok(current(reg))
@@ -242,6 +280,7 @@ impl Bus {
             return Err(Error::EndpointNotFound(id));
         }
         self.inner.shared.store.delete_endpoint(id)?;
+        self.inner.routing.write().remove(id);
         self.inner.shared.lanes.write().remove(&id);
         if let Some(reg) = registry.remove(&id) {
             self.inner.retired.lock().extend(reg.lane.close());
@@ -314,8 +353,17 @@ fn to_record(ep: &Endpoint) -> EndpointRecord {
     }
 }
 
+/// The tenant an endpoint's settings name, checked.
+fn tenant_of(config: &EndpointConfig) -> Result<TenantId> {
+    match &config.tenant {
+        Some(key) => TenantId::new(key),
+        None => Ok(TenantId::default_tenant()),
+    }
+}
+
 pub(super) fn from_record(
     id: EndpointId,
+    tenant: TenantId,
     r: EndpointRecord,
     state: &EndpointStateRecord,
 ) -> Result<(Endpoint, EventFilter)> {
@@ -337,6 +385,7 @@ pub(super) fn from_record(
         attribute_filters: r.attribute_filters,
         ordered: r.ordered,
         pause_after: r.pause_after,
+        tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
     };
     clamp_legacy(id, &mut config);
     let filter = config.validate().map_err(|e| Error::Corrupt {
@@ -346,6 +395,7 @@ pub(super) fn from_record(
     Ok((
         Endpoint {
             id,
+            tenant,
             config,
             status: status_of(state.mode),
             created_at: time::from_ms(r.created_ms),
@@ -409,6 +459,7 @@ mod tests {
             status: EndpointStatus::Active,
             created_at: time::from_ms(1_000),
             previous_secrets: Vec::new(),
+            tenant: TenantId::default_tenant(),
         };
         let mut record = to_record(&endpoint);
         // As an earlier release, which had no upper bounds, could store.
@@ -417,8 +468,13 @@ mod tests {
         record.timeout_ms = Some(u64::MAX);
         record.concurrency = Some(100_000);
         record.pause_after = Some(Some(u32::MAX));
-        let (loaded, _) =
-            from_record(EndpointId(7), record, &EndpointStateRecord::default()).unwrap();
+        let (loaded, _) = from_record(
+            EndpointId(7),
+            TenantId::default_tenant(),
+            record,
+            &EndpointStateRecord::default(),
+        )
+        .unwrap();
         let c = loaded.config();
         assert_eq!(c.max_attempts, Some(1000));
         let delays = c.retry_delays.as_ref().unwrap();

@@ -4,6 +4,7 @@
 mod endpoints;
 mod manual;
 mod queries;
+mod tenants;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,9 +22,11 @@ use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
 use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
+use crate::routing::{Membership, Routing};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
 use crate::store::{Store, Stored};
+use crate::tenant::TenantId;
 use crate::time;
 
 /// A durable webhook bus. Cheap to clone: clones share one bus.
@@ -45,6 +48,11 @@ struct Registered {
 struct Inner {
     shared: Arc<Shared>,
     registry: RwLock<BTreeMap<EndpointId, Registered>>,
+    /// The registry's endpoints by tenant and pattern, for publish; changed
+    /// only with the registry's write lock held (taken first).
+    routing: RwLock<Routing<Arc<Lane>>>,
+    /// Every endpoint's tenant, deleted endpoints included.
+    members: RwLock<Membership>,
     closed: AtomicBool,
     /// Threads of deleted endpoints, joined at shutdown.
     retired: Mutex<Vec<JoinHandle<()>>>,
@@ -87,13 +95,40 @@ impl Bus {
         config.validate()?;
         let http = HttpClient::new(&config)?;
         let store = Store::open(&config)?;
+        let mut recovery = RecoveryReport::default();
+        recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
+        let mut members = Membership::default();
+        let mut owners: BTreeMap<EndpointId, TenantId> = BTreeMap::new();
+        for item in store.endpoint_tenants()? {
+            match item {
+                Ok((id, tenant)) => {
+                    members.add(&tenant, id);
+                    owners.insert(id, tenant);
+                }
+                Err(e) => {
+                    // Its endpoint is not loaded: better unreachable than
+                    // in the wrong tenant.
+                    tracing::error!(error = %e, "skipping an endpoint whose tenant cannot be read");
+                    recovery.corrupt_records += 1;
+                }
+            }
+        }
         let ids = IdGenerator::new(store.last_event_id()?);
         let shared = Arc::new(Shared::new(store, http, config, ids));
-        let mut recovery = RecoveryReport::default();
         let mut registry = BTreeMap::new();
+        let unreadable_tenant = |id: EndpointId| {
+            shared
+                .store
+                .has_endpoint_tenant(id)
+                .map(|has| has && !owners.contains_key(&id))
+        };
         for (id, record) in shared.store.endpoints()? {
+            if unreadable_tenant(id)? {
+                continue;
+            }
+            let tenant = owners.get(&id).cloned().unwrap_or_default();
             let state = shared.store.endpoint_state(id)?;
-            match record.and_then(|r| endpoints::from_record(id, r, &state)) {
+            match record.and_then(|r| endpoints::from_record(id, tenant, r, &state)) {
                 Ok((endpoint, filter)) => {
                     let lane = Lane::new(
                         id,
@@ -143,6 +178,15 @@ impl Bus {
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
+        let mut routing = Routing::default();
+        for (id, reg) in &registry {
+            routing.insert(
+                &reg.endpoint.tenant,
+                *id,
+                reg.filter.clone(),
+                Arc::clone(&reg.lane),
+            );
+        }
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
@@ -160,6 +204,8 @@ impl Bus {
             inner: Arc::new(Inner {
                 shared,
                 registry: RwLock::new(registry),
+                routing: RwLock::new(routing),
+                members: RwLock::new(members),
                 closed: AtomicBool::new(false),
                 retired: Mutex::new(Vec::new()),
                 janitor: Mutex::new(Some(janitor)),
@@ -183,9 +229,10 @@ impl Bus {
         }
     }
 
-    /// Stores an event and queues one delivery per endpoint that matches it
-    /// (active or paused; disabled endpoints get nothing), makes it durable,
-    /// and returns its id.
+    /// Stores an event and queues one delivery per endpoint of its
+    /// [tenant](Event::tenant) that matches it (active or paused; disabled
+    /// endpoints get nothing), makes it durable, and returns its id.
+    /// Endpoints of other tenants are never looked at.
     ///
     /// `Ok` means the event and its deliveries survive a kill -9 of this
     /// process from now on. Concurrent publishes share flushes. An `Err`
@@ -205,9 +252,11 @@ impl Bus {
     /// bus's `idempotency_window`, nothing is stored and the first event's
     /// id is returned (once that event is durable).
     pub fn publish(&self, event: Event) -> Result<EventId, PublishError> {
-        if let Err(e) = self.check_publish(&event) {
-            return Err(PublishError::new(e, event));
-        }
+        let tenant = match self.check_publish(&event) {
+            Ok(tenant) => tenant,
+            Err(e) => return Err(PublishError::new(e, event)),
+        };
+        let tenant_key = (!tenant.is_default()).then(|| tenant.as_str());
         let shared = &self.inner.shared;
         let now_us = time::now_us();
         let now = now_us / 1000;
@@ -216,7 +265,7 @@ impl Bus {
             .as_ref()
             .map(|_| self.inner.keyed_publish.lock());
         if let Some(key) = &event.idempotency_key {
-            match self.seen_key(key, now) {
+            match self.seen_key(tenant_key, key, now) {
                 Ok(None) => {}
                 Ok(Some(original)) => {
                     drop(keyed);
@@ -230,12 +279,12 @@ impl Bus {
             }
         }
         let (id, lanes) = {
-            let registry = self.inner.registry.read();
-            let lanes: Vec<Arc<Lane>> = registry
-                .values()
-                .filter(|r| r.lane.receives_events())
-                .filter(|r| r.filter.matches(&event.event_type, &event.attributes))
-                .map(|r| Arc::clone(&r.lane))
+            let routing = self.inner.routing.read();
+            let lanes: Vec<Arc<Lane>> = routing
+                .matching(tenant.as_str(), &event.event_type, &event.attributes)
+                .into_iter()
+                .filter(|(_, lane)| lane.receives_events())
+                .map(|(_, lane)| Arc::clone(lane))
                 .collect();
             // Reserving under the id lock keeps each queue in id order, and
             // lets the janitor's checkpoint account for this publish.
@@ -261,6 +310,7 @@ impl Bus {
             targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
             created_ms: now,
             idempotency_key: event.idempotency_key,
+            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
         };
         let written =
             shared
@@ -268,6 +318,7 @@ impl Bus {
                 .insert_event(id, &record)
                 .and_then(|()| match &record.idempotency_key {
                     Some(key) => shared.store.put_idempotency(
+                        tenant_key,
                         key,
                         &IdempotencyRecord {
                             event: id.as_u128(),
@@ -287,22 +338,29 @@ impl Bus {
                 occurred_at_us: given_time,
                 attributes: record.attributes,
                 idempotency_key: record.idempotency_key,
+                tenant: record.tenant,
             };
             return Err(PublishError::new(e, event));
         }
         shared.published.fetch_add(1, Ordering::Relaxed);
+        self.inner.routing.read().note_published(tenant.as_str());
         for lane in &lanes {
             lane.release(shared, id, now);
         }
         stats::published();
-        tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
+        tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
         Ok(id)
     }
 
     /// The checks a publish makes before touching the database.
-    fn check_publish(&self, event: &Event) -> Result<()> {
+    /// Returns the event's tenant.
+    fn check_publish(&self, event: &Event) -> Result<TenantId> {
         self.check_open()?;
         validate_event_type(&event.event_type)?;
+        let tenant = match &event.tenant {
+            Some(key) => TenantId::new(key)?,
+            None => TenantId::default_tenant(),
+        };
         let limit = self.inner.shared.config.max_payload_bytes;
         if event.payload.len() > limit {
             return Err(Error::PayloadTooLarge {
@@ -317,15 +375,15 @@ impl Bus {
                 });
             }
         }
-        Ok(())
+        Ok(tenant)
     }
 
     /// The event an idempotency key was first published with, if that was
     /// within the window and the event is still stored.
-    fn seen_key(&self, key: &str, now: u64) -> Result<Option<EventId>> {
+    fn seen_key(&self, tenant: Option<&str>, key: &str, now: u64) -> Result<Option<EventId>> {
         let store = &self.inner.shared.store;
         let window = time::duration_ms(self.inner.shared.config.idempotency_window);
-        let Some(seen) = store.idempotency(key)? else {
+        let Some(seen) = store.idempotency(tenant, key)? else {
             return Ok(None);
         };
         let id = EventId::from_u128(seen.event);

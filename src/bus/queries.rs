@@ -8,6 +8,7 @@
 use crossbeam_channel::Receiver;
 
 use super::endpoints::status_of;
+use super::tenants::host_delivery;
 use super::Bus;
 use crate::endpoint::EndpointId;
 use crate::error::Result;
@@ -16,32 +17,42 @@ use crate::log::{Attempt, AttemptQuery, Delivery, DeliveryFilter};
 use crate::notice::Notice;
 use crate::page::{Cursor, Page};
 use crate::stats::{self, EndpointHealth, Stats};
-use crate::store::implied_delivery;
-use crate::store::records::DeliveryState;
+use crate::store::records::{AttemptRecord, DeliveryState};
+use crate::tenant::TenantId;
 use crate::time;
 
 impl Bus {
     /// A stored event; `None` if it was never published or was purged by
     /// retention.
     pub fn event(&self, id: EventId) -> Result<Option<StoredEvent>> {
-        Ok(self.inner.shared.store.event(id)?.map(|r| StoredEvent {
+        let Some(r) = self.inner.shared.store.event(id)? else {
+            return Ok(None);
+        };
+        let tenant = match &r.tenant {
+            Some(key) => TenantId::from_stored(key)?,
+            None => TenantId::default_tenant(),
+        };
+        Ok(Some(StoredEvent {
             id,
             event_type: r.event_type,
             payload: r.payload,
             occurred_at: time::from_us(r.occurred_us),
             attributes: r.attributes,
+            tenant,
         }))
+    }
+
+    /// A stored event if it was published to `tenant`; `None` for another
+    /// tenant's event, exactly as for an unknown id, so a per-customer view
+    /// cannot tell another customer's events exist.
+    pub fn tenant_event(&self, tenant: &TenantId, id: EventId) -> Result<Option<StoredEvent>> {
+        Ok(self.event(id)?.filter(|e| e.tenant == *tenant))
     }
 
     /// The delivery of one event to one endpoint; `None` if the event was
     /// never queued for it (or was purged by retention).
     pub fn delivery(&self, endpoint: EndpointId, event: EventId) -> Result<Option<Delivery>> {
-        Ok(self
-            .inner
-            .shared
-            .store
-            .delivery(endpoint, event)?
-            .map(|(r, _)| Delivery::from_record(endpoint, event, &r)))
+        host_delivery(&self.inner.shared.store, endpoint, event, None)
     }
 
     /// Every delivery of an event, one per endpoint it was queued for
@@ -54,15 +65,10 @@ impl Bus {
         };
         let mut out = Vec::new();
         for &target in &record.targets {
-            let ep = EndpointId(target);
             // The event is already read: an implied delivery needs no
             // second look at it.
-            let rec = match store.keyed_delivery(ep, event)? {
-                Some((rec, _)) => Some(rec),
-                None => implied_delivery(ep, &record),
-            };
-            if let Some(rec) = rec {
-                out.push(Delivery::from_record(ep, event, &rec));
+            if let Some(d) = host_delivery(store, EndpointId(target), event, Some(&record))? {
+                out.push(d);
             }
         }
         Ok(out)
@@ -140,8 +146,9 @@ impl Bus {
         self.query_attempts(AttemptQuery::new().endpoint(endpoint), after, limit)
     }
 
-    /// Attempts newest first, filtered by endpoint, event, outcome and time,
-    /// one page at a time. Pages stay correct while new attempts arrive.
+    /// Attempts newest first, filtered by endpoint, event, tenant, outcome
+    /// and time, one page at a time. Pages stay correct while new attempts
+    /// arrive.
     pub fn query_attempts(
         &self,
         query: AttemptQuery,
@@ -153,18 +160,37 @@ impl Bus {
         // Attempt positions are log sequence numbers (u64); a cursor beyond
         // that range can only have been made up, and starts at the end.
         let before = after.map(|c| u64::try_from(c.position()).unwrap_or(u64::MAX));
-        let found = match query.event {
-            Some(event) => {
-                let mut all = store.attempts_for_event(event)?;
-                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && query.keeps(r));
+        let members = self.inner.members.read();
+        let in_tenant = |r: &AttemptRecord| {
+            query
+                .tenant
+                .as_ref()
+                .is_none_or(|t| members.belongs(EndpointId(r.endpoint), t))
+        };
+        let keep = |r: &AttemptRecord| query.keeps(r) && in_tenant(r);
+        let found = match (&query.event, &query.tenant, query.endpoint) {
+            (Some(event), _, _) => {
+                let mut all = store.attempts_for_event(*event)?;
+                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && keep(r));
                 all.reverse();
                 all.truncate(limit);
                 all
             }
-            None => {
-                store.attempts_newest_first(query.endpoint, before, limit, |r| query.keeps(r))?
+            // A tenant other than the default: merge its endpoints' logs,
+            // each read newest first from the cursor; the page is the
+            // newest `limit` of their union.
+            (None, Some(tenant), None) if !tenant.is_default() => {
+                let mut all = Vec::new();
+                for ep in members.of(tenant) {
+                    all.extend(store.attempts_newest_first(Some(ep), before, limit, keep)?);
+                }
+                all.sort_unstable_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+                all.truncate(limit);
+                all
             }
+            (None, _, endpoint) => store.attempts_newest_first(endpoint, before, limit, keep)?,
         };
+        drop(members);
         let next = (found.len() == limit)
             .then(|| found.last().map(|(seq, _)| Cursor::at(u128::from(*seq))))
             .flatten();
