@@ -13,6 +13,9 @@ use crate::formats::{Envelope, Envelopes};
 /// the record decoder allows.
 const MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
+/// The most sender threads a bus may have.
+const MAX_SENDER_THREADS: usize = 4096;
+
 /// Every bus-wide setting. Built through [`BusBuilder`].
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -28,6 +31,7 @@ pub(crate) struct Config {
     pub(crate) cache_capacity_bytes: u64,
     pub(crate) flush_every: Duration,
     pub(crate) sender_idle_timeout: Duration,
+    pub(crate) sender_threads: usize,
     pub(crate) user_agent: String,
     pub(crate) allow_private_networks: bool,
     pub(crate) allowed_networks: Vec<String>,
@@ -61,6 +65,9 @@ impl Config {
         }
         if self.concurrency == 0 {
             return bad("concurrency", "must be at least 1");
+        }
+        if !(1..=MAX_SENDER_THREADS).contains(&self.sender_threads) {
+            return bad("sender_threads", "must be 1 to 4096");
         }
         if self.timeout.is_zero() {
             return bad("timeout", "must be above zero");
@@ -96,6 +103,11 @@ impl Default for Config {
             cache_capacity_bytes: 64 * 1024 * 1024,
             flush_every: Duration::from_millis(500),
             sender_idle_timeout: Duration::from_secs(10),
+            // Delivery is I/O-bound: a thread mostly waits for a receiver.
+            // 64 keeps 32 threads for proven endpoints however many others
+            // hang (see the pool's docs), and costs nothing while idle
+            // (threads retire); a busy one holds ~100 KiB.
+            sender_threads: 64,
             user_agent: concat!("hookbus/", env!("CARGO_PKG_VERSION")).to_string(),
             allow_private_networks: false,
             allowed_networks: Vec::new(),
@@ -222,6 +234,17 @@ impl BusBuilder {
     /// thousands of endpoints short is better. Defaults to 10 s.
     pub fn sender_idle_timeout(mut self, t: Duration) -> Self {
         self.config.sender_idle_timeout = t;
+        self
+    }
+
+    /// The most sender threads the bus runs, shared by every endpoint: at
+    /// most this many attempts are in flight at once. Threads start when
+    /// there is work and end after `sender_idle_timeout` without. Half of
+    /// them (rounded up) at most serve endpoints that time out or have not
+    /// answered yet, so hung endpoints never take the whole pool. 1 to
+    /// 4096; defaults to 64.
+    pub fn sender_threads(mut self, n: usize) -> Self {
+        self.config.sender_threads = n;
         self
     }
 

@@ -277,6 +277,9 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-occurred-at",
 ];
 
+/// The highest per-endpoint rate limit accepted, in attempts per second.
+pub const MAX_RATE_LIMIT: u32 = 100_000;
+
 /// The settings of an endpoint: what the host gives to add or update one.
 ///
 /// Everything is checked when the endpoint is saved
@@ -294,6 +297,7 @@ pub struct EndpointConfig {
     pub(crate) retry_delays: Option<Vec<Duration>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) concurrency: Option<u32>,
+    pub(crate) rate_limit: Option<std::num::NonZeroU32>,
     pub(crate) format: Format,
     pub(crate) signing: Signing,
     pub(crate) success: SuccessPolicy,
@@ -315,6 +319,7 @@ impl EndpointConfig {
             retry_delays: None,
             timeout: None,
             concurrency: None,
+            rate_limit: None,
             format: Format::Standard,
             signing: Signing::StandardWebhooks,
             success: SuccessPolicy::Any2xx,
@@ -431,6 +436,15 @@ impl EndpointConfig {
         self
     }
 
+    /// At most `per_second` attempts start per second, evenly spaced
+    /// (Svix's and Convoy's per-endpoint rate limit). Deliveries held back
+    /// wait in the queue: no attempt is spent on them. `0` removes the
+    /// limit, at most [`MAX_RATE_LIMIT`] per second. Defaults to no limit.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = std::num::NonZeroU32::new(per_second);
+        self
+    }
+
     /// The name.
     pub fn name_str(&self) -> &str {
         &self.name
@@ -484,6 +498,12 @@ impl EndpointConfig {
         }
         if self.concurrency == Some(0) {
             return Err(invalid("concurrency", "must be at least 1"));
+        }
+        if self.rate_limit.is_some_and(|r| r.get() > MAX_RATE_LIMIT) {
+            return Err(invalid(
+                "rate_limit",
+                "must be at most 100000 per second (0 for no limit)",
+            ));
         }
         if self.pause_after == Some(Some(0)) {
             return Err(invalid("pause_after", "must be at least 1 (or None)"));
@@ -565,6 +585,7 @@ impl fmt::Debug for EndpointConfig {
             .field("retry_delays", &self.retry_delays)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
+            .field("rate_limit", &self.rate_limit)
             .field("format", &self.format)
             .field("signing", &self.signing)
             .field("success", &self.success)

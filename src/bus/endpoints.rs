@@ -211,7 +211,7 @@ impl Bus {
         self.inner.shared.store.delete_endpoint(id)?;
         self.inner.shared.lanes.write().remove(&id);
         if let Some(reg) = registry.remove(&id) {
-            self.inner.retired.lock().extend(reg.lane.close());
+            reg.lane.close();
         }
         tracing::info!(endpoint = %id, "endpoint deleted");
         Ok(())
@@ -293,6 +293,7 @@ pub(super) fn from_record(
             .map(|v| v.into_iter().map(Duration::from_millis).collect()),
         timeout: r.timeout_ms.map(Duration::from_millis),
         concurrency: r.concurrency,
+        rate_limit: None,
         format: r.format,
         signing: r.signing,
         success: r.success,

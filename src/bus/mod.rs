@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -46,8 +45,6 @@ struct Inner {
     shared: Arc<Shared>,
     registry: RwLock<BTreeMap<EndpointId, Registered>>,
     closed: AtomicBool,
-    /// Threads of deleted endpoints, joined at shutdown.
-    retired: Mutex<Vec<JoinHandle<()>>>,
     janitor: Mutex<Option<Janitor>>,
     /// Serializes the check-then-write of publishes with an idempotency key.
     keyed_publish: Mutex<()>,
@@ -138,6 +135,8 @@ impl Bus {
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
+        crate::delivery::clock::Clock::start(&shared)
+            .map_err(|e| Error::Storage(sled::Error::Io(e)))?;
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
@@ -154,7 +153,6 @@ impl Bus {
                 shared,
                 registry: RwLock::new(registry),
                 closed: AtomicBool::new(false),
-                retired: Mutex::new(Vec::new()),
                 janitor: Mutex::new(Some(janitor)),
                 keyed_publish: Mutex::new(()),
                 manual: Mutex::new(()),
@@ -263,7 +261,7 @@ impl Bus {
         drop(keyed);
         if let Err(e) = written.and_then(|()| shared.store.commit()) {
             for lane in &lanes {
-                lane.cancel(id);
+                lane.cancel(shared, id);
             }
             return Err(e);
         }
@@ -329,28 +327,19 @@ impl Inner {
             return Ok(());
         }
         self.shared.stop();
-        let mut panics = self.shared.panics();
+        let mut panics = 0;
         if let Some(mut j) = self.janitor.lock().take() {
             panics += usize::from(j.stop());
         }
-        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.retired.lock());
         for reg in self.registry.read().values() {
-            handles.extend(reg.lane.close());
+            reg.lane.close();
         }
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
-        let mut left_running = 0;
-        for handle in handles {
-            // JoinHandle has no timed join: wait in short naps, bounded by
-            // the shutdown timeout. Only shutdown does this.
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if !handle.is_finished() {
-                left_running += 1;
-            } else if handle.join().is_err() {
-                panics += 1;
-            }
+        if self.shared.clock.stop() {
+            panics += 1;
         }
+        let deadline = Instant::now().checked_add(self.shared.config.shutdown_timeout);
+        let left_running = self.shared.pool.stop(deadline);
+        panics += self.shared.panics();
         if left_running > 0 {
             tracing::warn!(
                 threads = left_running,

@@ -163,6 +163,8 @@ impl Bus {
                 .shared
                 .published
                 .load(std::sync::atomic::Ordering::Relaxed),
+            sender_threads: self.inner.shared.pool.threads(),
+            sender_threads_started: self.inner.shared.pool.threads_started(),
             ..Stats::default()
         };
         for (id, reg) in self.inner.registry.read().iter() {

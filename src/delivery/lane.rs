@@ -1,18 +1,23 @@
-//! A lane: one endpoint's queue and its sender threads.
+//! A lane: one endpoint's queue, and the rules for starting its next
+//! delivery (due time, concurrency, order, rate limit). Lanes own no
+//! threads: a lane with something to start queues itself on the
+//! [pool](super::pool), and one with something due later asks the
+//! [clock](super::clock) to wake it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
+use super::pool::SLOW_ATTEMPT;
 use super::{sender, Route, Shared};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
+use crate::http::HttpOutcome;
+use crate::log::ErrorKind;
 use crate::stats::Counters;
 use crate::store::records::{EndpointStateRecord, Mode};
 use crate::time::now_ms;
@@ -38,13 +43,16 @@ struct LaneState {
     by_due: BTreeSet<(u64, EventId)>,
     /// Deliveries being attempted, and whether each is implied.
     in_flight: BTreeMap<EventId, bool>,
-    /// Sender threads alive.
-    workers: usize,
-    /// Of those, threads blocked waiting for work.
-    idle: usize,
     /// Set when the endpoint is deleted or the bus shuts down.
     closed: bool,
-    handles: Vec<JoinHandle<()>>,
+    /// In the pool's ready queue: set by `poke`, cleared by the worker
+    /// that takes the lane, so a lane is queued at most once.
+    scheduled: bool,
+    /// The earliest wake-up asked of the clock and not yet fired.
+    wake_at: Option<u64>,
+    /// Rate limit: the earliest start of the next attempt (µs since the
+    /// epoch).
+    next_start_us: u64,
 }
 
 impl LaneState {
@@ -62,15 +70,28 @@ impl LaneState {
     }
 }
 
+/// What a lane can do now.
+enum Start {
+    /// Start a delivery now.
+    Now,
+    /// Nothing before this time (ms since the epoch).
+    Later(u64),
+    /// Nothing until something changes (an attempt ends, a publish, a
+    /// resume), which pokes the lane.
+    Idle,
+}
+
 pub(crate) struct Lane {
     pub(crate) id: EndpointId,
     route: RwLock<Arc<Route>>,
     state: Mutex<LaneState>,
-    wake: Condvar,
     /// Mirrors `health.mode == Active`, read by every sender loop.
     active: AtomicBool,
     /// Mirrors `health.mode != Disabled`, read by every publish.
     receiving: AtomicBool,
+    /// The endpoint answered its last attempt quickly (see the pool's docs
+    /// on hung endpoints). A new lane is unproven.
+    proven: AtomicBool,
     /// The endpoint's state; changes are made (and written) under this lock.
     pub(crate) health: Mutex<EndpointStateRecord>,
     /// What was last written of it.
@@ -84,9 +105,9 @@ impl Lane {
             id,
             route: RwLock::new(Arc::new(route)),
             state: Mutex::new(LaneState::default()),
-            wake: Condvar::new(),
             active: AtomicBool::new(health.mode == Mode::Active),
             receiving: AtomicBool::new(health.mode != Mode::Disabled),
+            proven: AtomicBool::new(false),
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
             counters: Counters::default(),
@@ -97,16 +118,15 @@ impl Lane {
         self.route.read().clone()
     }
 
-    /// Replaces the settings and wakes the senders to apply them.
+    /// Replaces the settings and applies them to what is queued.
     pub(crate) fn set_route(self: &Arc<Self>, shared: &Arc<Shared>, route: Route) {
         *self.route.write() = Arc::new(route);
         let mut st = self.state.lock();
-        self.wake.notify_all();
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
     }
 
     /// Changes the stored state (mode, health) with `change`, writes it,
-    /// and starts or holds the senders to match. Not yet durable: callers
+    /// and starts or holds the queue to match. Not yet durable: callers
     /// that must, commit.
     pub(crate) fn update_health(
         self: &Arc<Self>,
@@ -133,7 +153,7 @@ impl Lane {
         let (updated, woke) = updated;
         if woke {
             let mut st = self.state.lock();
-            self.kick(shared, &mut st);
+            self.poke(shared, &mut st);
         }
         Ok(updated)
     }
@@ -163,26 +183,26 @@ impl Lane {
         let mut st = self.state.lock();
         if st.pending.contains_key(&event) {
             st.insert(event, Slot { due, implied: true });
-            self.kick(shared, &mut st);
+            self.poke(shared, &mut st);
         }
     }
 
     /// The publish failed: forget the reservation.
-    pub(crate) fn cancel(&self, event: EventId) {
+    pub(crate) fn cancel(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId) {
         let mut st = self.state.lock();
         st.remove(event);
-        // An ordered lane may have been waiting behind it.
-        self.wake.notify_all();
+        // An ordered lane may have been held back by it.
+        self.poke(shared, &mut st);
     }
 
-    /// Queues a delivery found at open. Senders start with [`Lane::start`].
+    /// Queues a delivery found at open. The lane starts with [`Lane::start`].
     pub(crate) fn restore(&self, event: EventId, due: u64, implied: bool) {
         self.state.lock().insert(event, Slot { due, implied });
     }
 
     pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
         let mut st = self.state.lock();
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
     }
 
     /// Queues a delivery for an attempt at `due_ms` (a retry, a resend).
@@ -201,9 +221,16 @@ impl Lane {
                 implied,
             },
         );
-        // A waiting thread may be sleeping towards a later retry.
-        self.wake.notify_one();
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
+    }
+
+    /// The clock fired for this lane.
+    pub(crate) fn on_clock(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let mut st = self.state.lock();
+        if st.wake_at.is_some_and(|at| at <= now_ms()) {
+            st.wake_at = None;
+        }
+        self.poke(shared, &mut st);
     }
 
     /// Deliveries queued or waiting for a retry, and in flight.
@@ -281,167 +308,156 @@ impl Lane {
         Ok(stale.len())
     }
 
-    /// Stops the lane's threads after their current attempt; returns them to
-    /// be joined. Queued deliveries stay in the store.
-    pub(crate) fn close(&self) -> Vec<JoinHandle<()>> {
-        let mut st = self.state.lock();
-        st.closed = true;
-        self.wake.notify_all();
-        std::mem::take(&mut st.handles)
+    /// Stops starting deliveries: attempts in flight finish, queued ones
+    /// stay in the store.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
     }
 
-    /// Makes sure a thread will pick up the work: wakes an idle one, or
-    /// starts one if the endpoint's concurrency allows.
-    fn kick(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
-        if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
-            return;
-        }
-        if st.pending.is_empty() {
-            return;
-        }
-        if st.idle > 0 {
-            self.wake.notify_one();
-            return;
-        }
-        if st.workers >= self.route.read().concurrency {
-            return;
-        }
-        reap(shared, &mut st.handles);
-        let lane = Arc::clone(self);
-        let shared_for_thread = Arc::clone(shared);
-        let spawned = thread::Builder::new()
-            .name(format!("hookbus-send-{}", self.id))
-            .spawn(move || lane.work(&shared_for_thread));
-        match spawned {
-            Ok(handle) => {
-                st.workers += 1;
-                st.handles.push(handle);
-            }
-            // The work stays queued; the next push or retry tries again.
-            Err(e) => {
-                tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread")
-            }
-        }
+    /// Records how the endpoint answered an attempt: quickly (proven), or
+    /// by timing out or slowly (unproven: one attempt at a time, within the
+    /// pool's share for such endpoints).
+    pub(crate) fn observe(&self, outcome: &HttpOutcome) {
+        let timed_out = matches!(outcome.error, Some((ErrorKind::Timeout, _)));
+        let proven = !timed_out && outcome.duration < SLOW_ATTEMPT;
+        self.proven.store(proven, Ordering::SeqCst);
     }
 
-    fn work(self: Arc<Self>, shared: &Arc<Shared>) {
-        let _guard = WorkerGuard(&self);
-        while let Some((event, implied)) = self.next_job(shared) {
-            // More may be waiting: let another sender start on them, so a
-            // backlog goes out at the endpoint's full concurrency.
-            self.kick(shared, &mut self.state.lock());
-            let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
-                sender::deliver(shared, &self, event, implied)
-            }))
-            .unwrap_or_else(|_| {
-                // A bug, not the receiver's doing: keep the delivery (its
-                // stored state is intact) and report the panic at shutdown.
-                shared.note_panic();
-                tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
-                Some(sender::Requeue {
-                    due_ms: now_ms() + 1000,
-                    implied,
-                })
-            });
-            // Out of flight and back in the queue in one step, so no other
-            // sender can take it in between.
-            let mut st = self.state.lock();
-            st.in_flight.remove(&event);
-            if let Some(r) = requeue {
-                st.insert(
-                    event,
-                    Slot {
-                        due: r.due_ms,
-                        implied: r.implied,
-                    },
-                );
+    pub(crate) fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::SeqCst)
+    }
+
+    /// Makes sure the lane's next delivery will be started: queues the
+    /// lane on the pool if one may start now, or asks the clock to wake it
+    /// when one may. Called with the lane's lock held, after every change.
+    fn poke(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
+        if st.scheduled || st.closed || shared.is_stopping() {
+            return;
+        }
+        if !self.active.load(Ordering::SeqCst) {
+            return;
+        }
+        match self.startable(st) {
+            Start::Now => {
+                st.scheduled = true;
+                shared.pool.push(shared, Arc::clone(self), self.is_proven());
             }
-            // Another sender may be sleeping towards a later time, or (on an
-            // ordered lane) waiting for this one to finish.
-            self.wake.notify_one();
+            Start::Later(at) => {
+                if st.wake_at.is_none_or(|w| at < w) {
+                    st.wake_at = Some(at);
+                    shared.clock.wake_at(at, self.id);
+                }
+            }
+            Start::Idle => {}
         }
     }
 
-    /// Picks the delivery to attempt now, if any; otherwise the time the
-    /// next one is due (`None`: nothing scheduled, wait for a wake-up).
-    fn pick(&self, st: &mut LaneState, now: u64) -> Result<(EventId, bool), Option<u64>> {
-        let (due, event) = if self.route.read().ordered {
-            // Strict publish order: only the oldest may go, and only when
-            // nothing is in flight.
-            if !st.in_flight.is_empty() {
-                return Err(None);
-            }
-            match st.pending.first_key_value() {
-                Some((event, slot)) => (slot.due, *event),
-                None => return Err(None),
-            }
+    /// Whether a delivery may start now, and if not, when.
+    fn startable(&self, st: &LaneState) -> Start {
+        let route = self.route.read();
+        let limit = if route.ordered || !self.is_proven() {
+            1
         } else {
-            match st.by_due.first() {
-                Some(&(due, event)) => (due, event),
-                None => return Err(None),
-            }
+            route.concurrency
         };
+        if st.in_flight.len() >= limit {
+            return Start::Idle;
+        }
+        let due = if route.ordered {
+            // Strict publish order: only the oldest may go.
+            st.pending.first_key_value().map(|(_, s)| s.due)
+        } else {
+            st.by_due.first().map(|(due, _)| *due)
+        };
+        let Some(due) = due else { return Start::Idle };
         if due == RESERVED {
-            return Err(None);
+            return Start::Idle;
         }
-        if due > now {
-            return Err(Some(due));
+        let now = now_ms();
+        let rate_ready_ms = st.next_start_us.div_ceil(1000);
+        let at = due.max(if st.next_start_us > now_us() {
+            rate_ready_ms
+        } else {
+            0
+        });
+        if at > now {
+            Start::Later(at)
+        } else {
+            Start::Now
         }
-        let slot = st.remove(event).is_none_or(|s| s.implied);
-        st.in_flight.insert(event, slot);
-        Ok((event, slot))
     }
 
-    /// Blocks until a delivery may be attempted. Returns `None`, with the
-    /// thread already counted out, when the lane closes or stays idle for
-    /// `sender_idle_timeout`.
-    fn next_job(&self, shared: &Shared) -> Option<(EventId, bool)> {
-        let mut st = self.state.lock();
-        let idle_since = Instant::now();
-        loop {
-            if st.closed || shared.is_stopping() {
-                st.workers -= 1;
-                return None;
-            }
-            let now = now_ms();
-            let mut next_due = None;
-            if self.active.load(Ordering::SeqCst) {
-                match self.pick(&mut st, now) {
-                    Ok(job) => return Some(job),
-                    Err(due) => next_due = due,
-                }
-            }
-            let wait = match next_due {
-                Some(due) => Duration::from_millis(due - now),
-                None => {
-                    let left = shared
-                        .config
-                        .sender_idle_timeout
-                        .saturating_sub(idle_since.elapsed());
-                    if left.is_zero() {
-                        st.workers -= 1;
-                        return None;
-                    }
-                    left
-                }
-            };
-            st.idle += 1;
-            self.wake.wait_for(&mut st, wait);
-            st.idle -= 1;
+    /// Takes the delivery to start now, if there is one.
+    fn take(&self, st: &mut LaneState) -> Option<(EventId, bool)> {
+        if !matches!(self.startable(st), Start::Now) {
+            return None;
         }
+        let route = self.route.read();
+        let event = if route.ordered {
+            *st.pending.first_key_value()?.0
+        } else {
+            st.by_due.first()?.1
+        };
+        if let Some(per_second) = route.rate_limit {
+            let interval = 1_000_000 / u64::from(per_second.get());
+            st.next_start_us = st.next_start_us.max(now_us()).saturating_add(interval);
+        }
+        let implied = st.remove(event).is_none_or(|s| s.implied);
+        st.in_flight.insert(event, implied);
+        Some((event, implied))
+    }
+
+    /// A pool worker's turn: starts one delivery, if one may start now,
+    /// and makes the attempt.
+    pub(crate) fn run_one(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let job = {
+            let mut st = self.state.lock();
+            st.scheduled = false;
+            if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
+                return;
+            }
+            let job = self.take(&mut st);
+            // Back in the queue behind the other lanes if another may start
+            // too: that is what makes the pool round-robin.
+            self.poke(shared, &mut st);
+            job
+        };
+        let Some((event, implied)) = job else { return };
+        let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
+            sender::deliver(shared, self, event, implied)
+        }))
+        .unwrap_or_else(|_| {
+            // A bug, not the receiver's doing: keep the delivery (its
+            // stored state is intact) and report the panic at shutdown.
+            shared.note_panic();
+            tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
+            Some(sender::Requeue {
+                due_ms: now_ms().saturating_add(1000),
+                implied,
+            })
+        });
+        // Out of flight and back in the queue in one step, so no other
+        // worker can take it in between.
+        let mut st = self.state.lock();
+        st.in_flight.remove(&event);
+        if let Some(r) = requeue {
+            st.insert(
+                event,
+                Slot {
+                    due: r.due_ms,
+                    implied: r.implied,
+                },
+            );
+        }
+        self.poke(shared, &mut st);
     }
 }
 
-/// Counts a thread out if it unwinds from a panic in the middle of a
-/// delivery (a normal exit is counted out by `next_job`).
-struct WorkerGuard<'a>(&'a Lane);
-
-impl Drop for WorkerGuard<'_> {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            self.0.state.lock().workers -= 1;
-        }
-    }
+/// Microseconds since the Unix epoch, for the rate limit's spacing.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 
 /// How stale the stored last-success and last-failure times may get: a
@@ -461,18 +477,4 @@ fn worth_writing(stored: &EndpointStateRecord, next: &EndpointStateRecord) -> bo
         || stored.consecutive_failed_deliveries != next.consecutive_failed_deliveries
         || drifted(stored.last_success_ms, next.last_success_ms)
         || drifted(stored.last_failure_ms, next.last_failure_ms)
-}
-
-/// Joins threads that have finished, counting the ones that panicked.
-fn reap(shared: &Shared, handles: &mut Vec<JoinHandle<()>>) {
-    let mut i = 0;
-    while i < handles.len() {
-        if handles[i].is_finished() {
-            if handles.swap_remove(i).join().is_err() {
-                shared.note_panic();
-            }
-        } else {
-            i += 1;
-        }
-    }
 }

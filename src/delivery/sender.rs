@@ -133,6 +133,7 @@ fn try_deliver(
     let _span =
         tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
     let mut outcome = send(shared, lane.id, &route, event_id, &event, attempt);
+    lane.observe(&outcome);
     judge(&route, &mut outcome);
     let succeeded = outcome.error.is_none();
     let mut next = route.retry.after_attempt(
