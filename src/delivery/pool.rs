@@ -106,9 +106,11 @@ impl Pool {
         }
         if st.idle > 0 {
             self.ready.notify_one();
-            return;
         }
-        if st.workers - st.leaving >= self.max_threads {
+        // Idle workers take queued lanes; start a thread only for lanes
+        // beyond them (a notified worker stays counted idle until it runs).
+        let waiting = st.proven.len() + st.unproven.len();
+        if waiting <= st.idle || st.workers - st.leaving >= self.max_threads {
             return;
         }
         // An unproven lane over the share would only wait: no new thread.
