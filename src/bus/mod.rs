@@ -22,7 +22,7 @@ use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
-use crate::store::{Store, Stored};
+use crate::store::Store;
 use crate::time;
 
 /// A durable webhook bus. Cheap to clone: clones share one bus.
@@ -109,8 +109,42 @@ impl Bus {
             }
         }
         recovery.endpoints = registry.len();
+        // Each endpoint's stored queue, one window of it: the rest is read
+        // as the queue drains, so a backlog of millions costs no memory
+        // and no time here.
+        for (id, reg) in &registry {
+            let window = shared.store.pending_window(
+                *id,
+                EventId::from_u128(0),
+                crate::delivery::LANE_WINDOW,
+                |_| false,
+            )?;
+            for item in window.found {
+                match item {
+                    Ok(u) => {
+                        let due = match u.record.state {
+                            DeliveryState::Waiting { due_ms, .. } => due_ms,
+                            _ => 0,
+                        };
+                        reg.lane.restore(u.event, due, false);
+                        recovery.resumed += 1;
+                    }
+                    Err(e) => {
+                        tracing::error!(endpoint = %id, error = %e, "skipping a delivery record that cannot be read");
+                        recovery.corrupt_records += 1;
+                    }
+                }
+            }
+            if let Some(next) = window.next {
+                let more = shared.store.count_pending(*id, next)?;
+                reg.lane.restore_spilled(next, more);
+                recovery.resumed += more;
+            }
+        }
+        // First deliveries of events published since the checkpoint, which
+        // have no key of their own yet.
         let checkpoint = shared.store.checkpoint()?;
-        for item in shared.store.unfinished(checkpoint)? {
+        for item in shared.store.implied_since(checkpoint)? {
             match item {
                 Ok(u) => {
                     // Deliveries to a deleted (or unreadable) endpoint stay
@@ -118,15 +152,11 @@ impl Bus {
                     let Some(reg) = registry.get(&u.endpoint) else {
                         continue;
                     };
-                    let due = match u.record.state {
-                        DeliveryState::Waiting { due_ms, .. } => due_ms,
-                        _ => 0,
-                    };
-                    reg.lane.restore(u.event, due, u.stored == Stored::Implied);
+                    reg.lane.restore(u.event, u.record.created_ms, true);
                     recovery.resumed += 1;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "skipping a delivery record that cannot be read");
+                    tracing::error!(error = %e, "skipping an event record that cannot be read");
                     recovery.corrupt_records += 1;
                 }
             }

@@ -74,7 +74,7 @@ impl Bus {
         match filter {
             DeliveryFilter::Pending => {
                 let mut out = Vec::new();
-                for event in self.lane(endpoint)?.queued_after(after, limit) {
+                for event in self.lane(endpoint)?.queued_after(store, after, limit)? {
                     if let Some((rec, _)) = store.delivery(endpoint, event)? {
                         out.push(Delivery::from_record(endpoint, event, &rec));
                     }

@@ -19,7 +19,8 @@ use crate::event::EventId;
 use crate::http::HttpOutcome;
 use crate::log::ErrorKind;
 use crate::stats::Counters;
-use crate::store::records::{EndpointStateRecord, Mode};
+use crate::store::records::{DeliveryState, EndpointStateRecord, Mode};
+use crate::store::Store;
 use crate::time::now_ms;
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
@@ -35,12 +36,31 @@ struct Slot {
     implied: bool,
 }
 
+/// Queued deliveries a lane keeps in memory; past this, the janitor moves
+/// the newest ones out to storage (a `p` key each) and the lane reads them
+/// back in windows of half this size as it drains. Bounds a lane's memory
+/// at roughly 100 KiB however long its backlog.
+pub(crate) const LANE_WINDOW: usize = 1024;
+
+/// Keys written per lock hold when a backlog is moved out of memory.
+const EVICT_CHUNK: usize = 4096;
+
 #[derive(Default)]
 struct LaneState {
-    /// Every queued delivery, by event id (publish order).
+    /// The head of the queue: deliveries in memory below `spill_from` (all
+    /// of them when nothing is spilled), by event id (publish order).
     pending: BTreeMap<EventId, Slot>,
     /// The same deliveries by (due, event): the order unordered lanes take them.
     by_due: BTreeSet<(u64, EventId)>,
+    /// Deliveries in memory at or above `spill_from`: published (or
+    /// requeued) after part of the backlog was spilled. They wait until the
+    /// refills reach them, so the queue still goes out oldest first.
+    tail: BTreeMap<EventId, Slot>,
+    /// Set while part of the queue lives only in storage: every queued
+    /// delivery from this event on is in `tail` or stored under `p`.
+    spill_from: Option<EventId>,
+    /// How many deliveries are in storage only.
+    spilled: usize,
     /// Deliveries being attempted, and whether each is implied.
     in_flight: BTreeMap<EventId, bool>,
     /// Set when the endpoint is deleted or the bus shuts down.
@@ -57,6 +77,14 @@ struct LaneState {
 
 impl LaneState {
     fn insert(&mut self, event: EventId, slot: Slot) {
+        if self.spill_from.is_some_and(|lo| event >= lo) {
+            self.tail.insert(event, slot);
+            return;
+        }
+        self.insert_head(event, slot);
+    }
+
+    fn insert_head(&mut self, event: EventId, slot: Slot) {
         if let Some(old) = self.pending.insert(event, slot) {
             self.by_due.remove(&(old.due, event));
         }
@@ -64,9 +92,38 @@ impl LaneState {
     }
 
     fn remove(&mut self, event: EventId) -> Option<Slot> {
+        if let Some(slot) = self.tail.remove(&event) {
+            return Some(slot);
+        }
         let slot = self.pending.remove(&event)?;
         self.by_due.remove(&(slot.due, event));
         Some(slot)
+    }
+
+    fn contains(&self, event: EventId) -> bool {
+        self.pending.contains_key(&event)
+            || self.tail.contains_key(&event)
+            || self.in_flight.contains_key(&event)
+    }
+
+    fn in_memory(&self) -> usize {
+        self.pending.len() + self.tail.len()
+    }
+
+    /// The spill now starts at `from` (or is gone): tail entries below it
+    /// join the head.
+    fn move_spill(&mut self, from: Option<EventId>) {
+        self.spill_from = from;
+        let joining = match from {
+            Some(lo) => {
+                let keep = self.tail.split_off(&lo);
+                std::mem::replace(&mut self.tail, keep)
+            }
+            None => std::mem::take(&mut self.tail),
+        };
+        for (event, slot) in joining {
+            self.insert_head(event, slot);
+        }
     }
 }
 
@@ -181,7 +238,7 @@ impl Lane {
     /// The publish is durable: the delivery may go.
     pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due: u64) {
         let mut st = self.state.lock();
-        if st.pending.contains_key(&event) {
+        if st.pending.contains_key(&event) || st.tail.contains_key(&event) {
             st.insert(event, Slot { due, implied: true });
             self.poke(shared, &mut st);
         }
@@ -233,16 +290,24 @@ impl Lane {
         self.poke(shared, &mut st);
     }
 
-    /// Deliveries queued or waiting for a retry, and in flight.
+    /// Deliveries queued or waiting for a retry (in memory or spilled to
+    /// storage), and in flight.
     pub(crate) fn depth(&self) -> (usize, usize) {
         let st = self.state.lock();
-        (st.pending.len(), st.in_flight.len())
+        (st.in_memory() + st.spilled, st.in_flight.len())
     }
 
-    /// Whether a delivery is queued or in flight here.
-    pub(crate) fn holds(&self, event: EventId) -> bool {
+    /// Whether a delivery is queued or in flight here, looking in storage
+    /// for the part of the queue spilled there.
+    pub(crate) fn holds(&self, store: &Store, event: EventId) -> Result<bool> {
         let st = self.state.lock();
-        st.pending.contains_key(&event) || st.in_flight.contains_key(&event)
+        if st.contains(event) {
+            return Ok(true);
+        }
+        if st.spill_from.is_some_and(|lo| event >= lo) {
+            return store.has_pending_key(self.id, event);
+        }
+        Ok(false)
     }
 
     /// The oldest delivery queued or in flight.
@@ -250,31 +315,54 @@ impl Lane {
         let st = self.state.lock();
         let queued = st.pending.keys().next().copied();
         let flying = st.in_flight.keys().next().copied();
-        queued.into_iter().chain(flying).min()
+        // The spill starts at a stored delivery, and the tail lies above it.
+        let later = st.spill_from.or_else(|| st.tail.keys().next().copied());
+        queued.into_iter().chain(flying).chain(later).min()
     }
 
-    /// Queued and in-flight deliveries, oldest first, after `after`.
-    pub(crate) fn queued_after(&self, after: Option<EventId>, limit: usize) -> Vec<EventId> {
+    /// Queued and in-flight deliveries, oldest first, after `after`,
+    /// including the part of the queue spilled to storage.
+    pub(crate) fn queued_after(
+        &self,
+        store: &Store,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<EventId>> {
         let st = self.state.lock();
         let mut all: Vec<EventId> = st
             .pending
             .keys()
+            .chain(st.tail.keys())
             .chain(st.in_flight.keys())
             .copied()
             .filter(|e| after.is_none_or(|a| *e > a))
             .collect();
+        if let Some(lo) = st.spill_from {
+            let from = after.map_or(lo, |a| {
+                lo.max(EventId::from_u128(a.as_u128().saturating_add(1)))
+            });
+            let window = store.pending_window(self.id, from, limit, |e| st.contains(e))?;
+            all.extend(
+                window
+                    .found
+                    .into_iter()
+                    .filter_map(|u| u.ok().map(|u| u.event)),
+            );
+        }
         all.sort_unstable();
+        all.dedup();
         all.truncate(limit);
-        all
+        Ok(all)
     }
 
     /// The oldest delivery that has no key of its own yet. The queue
-    /// checkpoint may not pass it.
+    /// checkpoint may not pass it. (Spilled deliveries all have keys.)
     pub(crate) fn oldest_implied(&self) -> Option<EventId> {
         let st = self.state.lock();
         let queued = st.pending.iter().find(|(_, s)| s.implied).map(|(e, _)| *e);
+        let tail = st.tail.iter().find(|(_, s)| s.implied).map(|(e, _)| *e);
         let flying = st.in_flight.iter().find(|(_, i)| **i).map(|(e, _)| *e);
-        queued.into_iter().chain(flying).min()
+        queued.into_iter().chain(tail).chain(flying).min()
     }
 
     /// Gives implied deliveries of events published before `before_ms`
@@ -291,6 +379,7 @@ impl Lane {
         let stale: Vec<(EventId, Slot)> = st
             .pending
             .iter()
+            .chain(st.tail.iter())
             .filter(|(e, s)| s.implied && s.due != RESERVED && e.timestamp_ms() < before_ms)
             .take(at_most)
             .map(|(e, s)| (*e, *s))
@@ -306,6 +395,124 @@ impl Lane {
             );
         }
         Ok(stale.len())
+    }
+
+    /// Moves the newest queued deliveries out of memory while the lane
+    /// holds more than [`LANE_WINDOW`]: each gets a `p` key (implied ones
+    /// are written now; others have theirs) and is read back when the
+    /// queue drains to it. The caller commits before moving the queue
+    /// checkpoint past deliveries moved out here. Returns how many keys it
+    /// wrote.
+    pub(crate) fn spill_over_window(
+        &self,
+        mut write: impl FnMut(EventId, u64) -> Result<()>,
+    ) -> Result<usize> {
+        let mut wrote = 0;
+        loop {
+            let mut st = self.state.lock();
+            let excess = st.in_memory().saturating_sub(LANE_WINDOW);
+            if excess == 0 {
+                return Ok(wrote);
+            }
+            // The newest first, never one whose publish is not durable yet.
+            let out: Vec<(EventId, Slot)> = st
+                .tail
+                .iter()
+                .rev()
+                .chain(st.pending.iter().rev())
+                .filter(|(_, s)| s.due != RESERVED)
+                .take(excess.min(EVICT_CHUNK))
+                .map(|(e, s)| (*e, *s))
+                .collect();
+            if out.is_empty() {
+                return Ok(wrote);
+            }
+            let mut lowest = st.spill_from;
+            for (event, slot) in &out {
+                if slot.implied {
+                    write(*event, slot.due)?;
+                    wrote += 1;
+                }
+                st.remove(*event);
+                st.spilled += 1;
+                lowest = Some(lowest.map_or(*event, |l| l.min(*event)));
+            }
+            // Head entries at or above the new start of the spill (held
+            // back ones) become tail.
+            if let Some(lo) = lowest {
+                let moved = st.pending.split_off(&lo);
+                for (event, slot) in moved {
+                    st.by_due.remove(&(slot.due, event));
+                    st.tail.insert(event, slot);
+                }
+                st.spill_from = Some(lo);
+            }
+        }
+    }
+
+    /// Notes, at open, that the queue goes on in storage from `from` with
+    /// `count` more deliveries.
+    pub(crate) fn restore_spilled(&self, from: EventId, count: usize) {
+        let mut st = self.state.lock();
+        st.spilled = count;
+        st.spill_from = Some(from);
+        let moved = st.pending.split_off(&from);
+        for (event, slot) in moved {
+            st.by_due.remove(&(slot.due, event));
+            st.tail.insert(event, slot);
+        }
+    }
+
+    /// Reads the next window of the spilled queue back into memory when
+    /// the head runs low.
+    fn refill(&self, shared: &Arc<Shared>, st: &mut LaneState) {
+        let Some(lo) = st.spill_from else { return };
+        if st.pending.len() >= LANE_WINDOW / 4 {
+            return;
+        }
+        let window = {
+            let held = &*st;
+            shared
+                .store
+                .pending_window(self.id, lo, LANE_WINDOW / 2, |e| held.contains(e))
+        };
+        let window = match window {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(endpoint = %self.id, error = %e, "cannot read the stored queue; trying again in 1 s");
+                let at = now_ms().saturating_add(1000);
+                if st.wake_at.is_none_or(|w| at < w) {
+                    st.wake_at = Some(at);
+                    shared.clock.wake_at(at, self.id);
+                }
+                return;
+            }
+        };
+        for found in window.found {
+            st.spilled = st.spilled.saturating_sub(1);
+            match found {
+                Ok(u) => {
+                    let due = match u.record.state {
+                        DeliveryState::Waiting { due_ms, .. } => due_ms,
+                        _ => 0,
+                    };
+                    st.insert_head(
+                        u.event,
+                        Slot {
+                            due,
+                            implied: false,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = %self.id, error = %e, "skipping a stored delivery that cannot be read");
+                }
+            }
+        }
+        if window.next.is_none() {
+            st.spilled = 0;
+        }
+        st.move_spill(window.next);
     }
 
     /// Stops starting deliveries: attempts in flight finish, queued ones
@@ -337,6 +544,7 @@ impl Lane {
         if !self.active.load(Ordering::SeqCst) {
             return;
         }
+        self.refill(shared, st);
         match self.startable(st) {
             Start::Now => {
                 st.scheduled = true;

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-pub(crate) use lane::Lane;
+pub(crate) use lane::{Lane, LANE_WINDOW};
 pub(crate) use retry::RetryPolicy;
 pub(crate) use sender::test_send;
 
