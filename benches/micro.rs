@@ -166,7 +166,7 @@ fn records(c: &mut Criterion) {
     let fields = RecordFields::Event(EventFields {
         event_type: "lead.create".into(),
         payload: payload(),
-        occurred_ms: 1_700_000_000_123,
+        occurred_us: 1_700_000_000_123_000,
         attributes: Vec::new(),
         targets: vec![7],
         created_ms: 1_700_000_000_123,

@@ -165,7 +165,8 @@ fn random_80() -> u128 {
 pub struct Event {
     pub(crate) event_type: String,
     pub(crate) payload: Box<[u8]>,
-    pub(crate) occurred_at_ms: Option<u64>,
+    /// Microseconds since the Unix epoch, if the host set it.
+    pub(crate) occurred_at_us: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) idempotency_key: Option<String>,
 }
@@ -200,7 +201,7 @@ impl Event {
         Event {
             event_type,
             payload: payload.into_boxed_slice(),
-            occurred_at_ms: None,
+            occurred_at_us: None,
             attributes: Vec::new(),
             idempotency_key: None,
         }
@@ -215,8 +216,12 @@ impl Event {
     }
 
     /// When the event happened. Defaults to the moment of `publish`.
+    ///
+    /// Kept to the microsecond (finer parts are dropped; times before 1970
+    /// read as 1970). Formats that print milliseconds truncate it; Growth-X
+    /// prints all six digits.
     pub fn occurred_at(mut self, at: SystemTime) -> Self {
-        self.occurred_at_ms = Some(time::to_ms(at));
+        self.occurred_at_us = Some(time::to_us(at));
         self
     }
 
@@ -244,7 +249,7 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("event_type", &self.event_type)
             .field("payload_bytes", &self.payload.len())
-            .field("occurred_at_ms", &self.occurred_at_ms)
+            .field("occurred_at_us", &self.occurred_at_us)
             .field("attributes", &self.attributes)
             .finish()
     }
@@ -283,7 +288,8 @@ pub struct StoredEvent {
     pub event_type: String,
     /// The payload, JSON bytes.
     pub payload: Vec<u8>,
-    /// When it happened.
+    /// When it happened, to the microsecond (to the millisecond for events
+    /// stored before hookbus kept microseconds).
     pub occurred_at: SystemTime,
     /// Attributes given at publish.
     pub attributes: Vec<(String, String)>,

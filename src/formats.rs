@@ -2,7 +2,7 @@
 //! each attempt (the attempt number may be part of the body, so every
 //! attempt gets its own body and its own signature).
 //!
-//! Built-in formats are listed in [`Format`](crate::Format); hosts add their
+//! Built-in formats are listed in [`Format`]; hosts add their
 //! own by implementing [`Envelope`] and registering it with
 //! [`BusBuilder::envelope`](crate::BusBuilder::envelope).
 
@@ -96,13 +96,42 @@ impl fmt::Debug for Envelopes {
 pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
     pub(crate) content_type: String,
-    /// Extra headers some formats carry their metadata in.
+    /// The event's metadata as headers, the same for every format: see
+    /// [`metadata_headers`].
     pub(crate) headers: Vec<(String, String)>,
+}
+
+/// Headers that carry the event's type, attempt number and time, sent with
+/// every format (the sender adds `webhook-id`). Some bodies carry none of
+/// these (Grow's flat object, the raw payload, a host's envelope), and a
+/// receiver must still tell one event type from another.
+fn metadata_headers(input: &EnvelopeInput<'_>) -> Vec<(String, String)> {
+    vec![
+        (
+            "webhook-event-type".to_string(),
+            input.event_type.to_string(),
+        ),
+        ("webhook-attempt".to_string(), input.attempt.to_string()),
+        (
+            "webhook-occurred-at".to_string(),
+            time::rfc3339_ms(time::to_ms(input.occurred_at)),
+        ),
+    ]
 }
 
 /// Builds the body of one attempt in the endpoint's format. The error is a
 /// message for the delivery log.
 pub(crate) fn build(
+    format: &Format,
+    envelopes: &Envelopes,
+    input: &EnvelopeInput<'_>,
+) -> Result<Body, String> {
+    let mut body = build_body(format, envelopes, input)?;
+    body.headers = metadata_headers(input);
+    Ok(body)
+}
+
+fn build_body(
     format: &Format,
     envelopes: &Envelopes,
     input: &EnvelopeInput<'_>,
@@ -126,7 +155,7 @@ pub(crate) fn build(
         Format::GrowthX { client } => json(serde_json::to_vec(&GrowthXEnvelope {
             client,
             event_type: input.event_type,
-            occurred_at: time::space_separated_micros(time::to_ms(input.occurred_at)),
+            occurred_at: time::space_separated_micros(time::to_us(input.occurred_at)),
             attempt_number: input.attempt,
             data_type: input.event_type.split('.').next().unwrap_or_default(),
             data: payload,
@@ -160,20 +189,11 @@ pub(crate) fn build(
             }
             json(serde_json::to_vec(&flat))
         }
+        // The metadata travels in the headers every format gets.
         Format::Raw => Body {
             bytes: input.payload.to_vec(),
             content_type: "application/json".to_string(),
-            headers: vec![
-                (
-                    "webhook-event-type".to_string(),
-                    input.event_type.to_string(),
-                ),
-                ("webhook-attempt".to_string(), input.attempt.to_string()),
-                (
-                    "webhook-occurred-at".to_string(),
-                    time::rfc3339_ms(time::to_ms(input.occurred_at)),
-                ),
-            ],
+            headers: Vec::new(),
         },
         Format::Custom(name) => {
             let envelope = envelopes
@@ -258,7 +278,7 @@ pub(crate) fn input<'a>(
         id,
         event_type: &event.event_type,
         payload: &event.payload,
-        occurred_at: time::from_ms(event.occurred_ms),
+        occurred_at: time::from_us(event.occurred_us),
         attributes: &event.attributes,
         attempt,
         endpoint,
@@ -275,7 +295,7 @@ mod tests {
         EventRecord {
             event_type: t.into(),
             payload: payload.as_bytes().to_vec(),
-            occurred_ms: 1_649_367_553_042,
+            occurred_us: 1_649_367_553_042_000,
             attributes: vec![],
             targets: vec![],
             created_ms: 0,
@@ -378,6 +398,45 @@ mod tests {
         assert!(b
             .headers
             .contains(&("webhook-event-type".into(), "a.b".into())));
+    }
+
+    #[test]
+    fn every_format_carries_the_event_type_attempt_and_time_in_headers() {
+        struct Bare;
+        impl Envelope for Bare {
+            fn build(&self, input: &EnvelopeInput<'_>) -> Result<Vec<u8>, String> {
+                Ok(input.payload.to_vec())
+            }
+        }
+        let mut envelopes = Envelopes::default();
+        envelopes.0.insert("bare".into(), Arc::new(Bare));
+        let ev = record("contact.unsubscribe", r#"{"msisdn": 1}"#);
+        for format in [
+            Format::Standard,
+            Format::GrowthX { client: "c".into() },
+            Format::LeadCrm {
+                id_space: "s".into(),
+            },
+            Format::Snitcher,
+            Format::Grow,
+            Format::Raw,
+            Format::Custom("bare".into()),
+        ] {
+            let input = input(EventId::from_u128(42), &ev, 3, EndpointId(1), None);
+            let b = build(&format, &envelopes, &input).unwrap();
+            assert_eq!(
+                b.headers,
+                [
+                    ("webhook-event-type".into(), "contact.unsubscribe".into()),
+                    ("webhook-attempt".into(), "3".into()),
+                    (
+                        "webhook-occurred-at".into(),
+                        "2022-04-07T21:39:13.042Z".into()
+                    ),
+                ],
+                "{format:?}"
+            );
+        }
     }
 
     #[test]

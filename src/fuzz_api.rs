@@ -9,9 +9,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 use crate::endpoint::{
     EndpointConfig, EndpointId, Format, PauseReason, Secret, Signing, SuccessPolicy,
 };
@@ -24,7 +21,7 @@ use crate::store::records::{
 };
 use crate::verify::Verifier;
 
-use crate::store::codec;
+use crate::store::codec::{self, Record};
 
 /// Record kind for [`decode_record`]: an endpoint's settings.
 pub const KIND_ENDPOINT: u8 = 0;
@@ -51,7 +48,7 @@ pub fn decode_record(kind: u8, bytes: &[u8]) -> bool {
 /// the decoded record encoded again. Those bytes, decoded and encoded once
 /// more, must come back unchanged.
 pub fn reencode_record(kind: u8, bytes: &[u8]) -> Option<Vec<u8>> {
-    fn again<T: Serialize + DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Option<Vec<u8>> {
+    fn again<T: Record>(what: &'static str, bytes: &[u8]) -> Option<Vec<u8>> {
         codec::decode::<T>(what, bytes)
             .ok()
             .map(|v| codec::encode(&v))
@@ -128,7 +125,8 @@ pub struct EndpointStateFields {
 pub struct EventFields {
     pub event_type: String,
     pub payload: Vec<u8>,
-    pub occurred_ms: u64,
+    /// Microseconds since the Unix epoch.
+    pub occurred_us: u64,
     pub attributes: Vec<(String, String)>,
     pub targets: Vec<u64>,
     pub created_ms: u64,
@@ -210,6 +208,7 @@ impl RecordFields {
                     pause_after: f.pause_after,
                     previous_secrets: f.previous_secrets.clone(),
                     created_ms: f.created_ms,
+                    rate_limit: None,
                 },
             ),
             RecordFields::EndpointState(f) => op.run(
@@ -233,7 +232,7 @@ impl RecordFields {
                 &EventRecord {
                     event_type: f.event_type.clone(),
                     payload: f.payload.clone(),
-                    occurred_ms: f.occurred_ms,
+                    occurred_us: f.occurred_us,
                     attributes: f.attributes.clone(),
                     targets: f.targets.clone(),
                     created_ms: f.created_ms,
@@ -300,7 +299,7 @@ trait RecordOp {
     type Out;
     fn run<T>(self, what: &'static str, rec: &T) -> Self::Out
     where
-        T: Serialize + DeserializeOwned + PartialEq;
+        T: Record + PartialEq;
 }
 
 struct Encode;
@@ -309,7 +308,7 @@ impl RecordOp for Encode {
     type Out = Vec<u8>;
     fn run<T>(self, _: &'static str, rec: &T) -> Vec<u8>
     where
-        T: Serialize + DeserializeOwned + PartialEq,
+        T: Record + PartialEq,
     {
         codec::encode(rec)
     }
@@ -323,7 +322,7 @@ impl RecordOp for RoundTrip {
     type Out = bool;
     fn run<T>(self, what: &'static str, rec: &T) -> bool
     where
-        T: Serialize + DeserializeOwned + PartialEq,
+        T: Record + PartialEq,
     {
         let bytes = codec::encode(rec);
         let mut longer = bytes.clone();
@@ -440,7 +439,7 @@ pub fn build_envelope_with(args: &EnvelopeArgs<'_>) -> Result<Vec<u8>, String> {
     let event = EventRecord {
         event_type: args.event_type.to_string(),
         payload: args.payload.to_vec(),
-        occurred_ms: args.occurred_ms,
+        occurred_us: args.occurred_ms.saturating_mul(1000),
         attributes: args.attributes.to_vec(),
         targets: Vec::new(),
         created_ms: 0,

@@ -75,6 +75,13 @@
 //! per active secret during a [rotation](Bus::rotate_secret)). Every attempt
 //! is built and signed afresh.
 //!
+//! Whatever the format, every request also carries `webhook-event-type`
+//! (the event type), `webhook-attempt` (the attempt number, from 1) and
+//! `webhook-occurred-at` (the event time, RFC 3339 UTC with milliseconds),
+//! beside `webhook-id`, so a receiver can tell events apart even when the
+//! body does not say (a flat contact object, the raw payload, a host's
+//! envelope). Endpoint headers cannot override any of these.
+//!
 //! Each endpoint may choose another [`Format`] (Growth-X, the lead CRM of
 //! seed 001, Snitcher, Grow, the raw payload, or a host-defined
 //! [`Envelope`]), another [`Signing`] scheme (hex HMAC in a header, the
@@ -124,7 +131,11 @@
 //! publishes, lets attempts in flight finish (waiting at most
 //! `shutdown_timeout`, 15 s), joins every thread and flushes. Queued and
 //! scheduled deliveries stay stored and resume on the next open; an attempt
-//! whose outcome had not been recorded is made again.
+//! whose outcome had not been recorded is made again. Every
+//! [`Bus::notices`] receiver then disconnects, so a host's
+//! `for notice in bus.notices()` loop ends, even while other clones of the
+//! bus are alive; a receiver asked for after shutdown is disconnected
+//! from the start.
 //!
 //! # Security
 //!
@@ -136,8 +147,14 @@
 //! returns for an endpoint's host is checked, and loopback, private
 //! (RFC 1918, IPv6 unique-local), link-local (including cloud metadata at
 //! 169.254.169.254), carrier-grade NAT, unspecified, multicast, benchmarking,
-//! documentation and other reserved ranges are refused, IPv4-mapped IPv6
-//! included. A refused attempt is logged as [`ErrorKind::Blocked`] and
+//! documentation and other reserved ranges are refused. IPv6 addresses that
+//! carry an IPv4 address are checked on both: IPv4-mapped ones
+//! (`::ffff:a.b.c.d`) as the IPv4 address they are; IPv4-compatible
+//! (`::a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), NAT64
+//! (`64:ff9b::/96`, `64:ff9b:1::/48`, read with the /96 layout), 6to4
+//! (`2002::/16`) and Teredo (`2001::/32`, the client address) are refused
+//! as IPv6 ranges and, if the host allows such a range, still refused when
+//! the IPv4 address they carry is. A refused attempt is logged as [`ErrorKind::Blocked`] and
 //! retried like any failure. [`BusBuilder::allow_network`] re-opens subnets
 //! the host trusts, [`BusBuilder::allow_private_networks`] all of them (for
 //! development), and [`BusBuilder::https_only`] refuses plain `http://`.
@@ -176,7 +193,7 @@ pub use endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
     SuccessPolicy,
 };
-pub use error::{Error, Result};
+pub use error::{Error, PublishError, Result, StorageError};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use formats::{Envelope, EnvelopeInput};
 pub use log::{

@@ -1,5 +1,10 @@
 //! Operational notices: what a host wants to tell its users about
 //! (a delivery given up, an endpoint paused or working again).
+//!
+//! Each subscriber gets its own bounded channel. Shutting the bus down
+//! drops every sending side, so a subscriber's `for notice in receiver`
+//! loop ends once it has read what was sent before (crossbeam's
+//! shutdown-by-disconnection), even while clones of the bus live on.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
@@ -12,6 +17,11 @@ use crate::event::EventId;
 pub const NOTICE_BUFFER: usize = 1024;
 
 /// Something about an endpoint's deliveries worth telling a human.
+///
+/// Received from [`Bus::notices`](crate::Bus::notices). The receivers
+/// disconnect when the bus shuts down: a `for notice in bus.notices()`
+/// loop ends after [`Bus::shutdown`](crate::Bus::shutdown) (or the drop of
+/// the last clone), once it has read the notices sent before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Notice {
@@ -41,14 +51,35 @@ pub enum Notice {
 
 #[derive(Default)]
 pub(crate) struct Notices {
-    subscribers: Mutex<Vec<Sender<Notice>>>,
+    subscribers: Mutex<Subscribers>,
+}
+
+#[derive(Default)]
+struct Subscribers {
+    senders: Vec<Sender<Notice>>,
+    /// Set at shutdown: no sender is kept any more.
+    closed: bool,
 }
 
 impl Notices {
+    /// A new receiver; already disconnected once the bus is shut down.
     pub(crate) fn subscribe(&self) -> Receiver<Notice> {
         let (tx, rx) = crossbeam_channel::bounded(NOTICE_BUFFER);
-        self.subscribers.lock().push(tx);
+        let mut subscribers = self.subscribers.lock();
+        if !subscribers.closed {
+            subscribers.senders.push(tx);
+        }
         rx
+    }
+
+    /// Drops every sending side, so that each receiver reports
+    /// disconnection once it has been read to its end. Later notices (from
+    /// attempts still finishing after the shutdown timeout) are only
+    /// logged.
+    pub(crate) fn close(&self) {
+        let mut subscribers = self.subscribers.lock();
+        subscribers.closed = true;
+        subscribers.senders.clear();
     }
 
     /// Sends to every subscriber without ever blocking a sender thread;
@@ -57,6 +88,7 @@ impl Notices {
         tracing::info!(?notice, "notice");
         self.subscribers
             .lock()
+            .senders
             .retain(|tx| match tx.try_send(notice.clone()) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {

@@ -1,4 +1,5 @@
-//! Wall-clock timestamps as stored and sent: milliseconds since the Unix epoch.
+//! Wall-clock timestamps as stored and sent: milliseconds since the Unix
+//! epoch, and microseconds for event occurrence times.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,27 @@ pub(crate) fn from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
+/// Microseconds since the Unix epoch, now.
+pub(crate) fn now_us() -> u64 {
+    to_us(SystemTime::now())
+}
+
+/// Microseconds since the Unix epoch; times before 1970 clamp to 0.
+pub(crate) fn to_us(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros().min(u64::MAX as u128) as u64)
+        .unwrap_or(0)
+}
+
+/// The time `us` microseconds after the Unix epoch. A value the platform's
+/// clock cannot hold (only from a damaged record) reads as the epoch rather
+/// than panicking.
+pub(crate) fn from_us(us: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_micros(us))
+        .unwrap_or(UNIX_EPOCH)
+}
+
 /// RFC 3339 in UTC with milliseconds: `2026-11-22T21:14:06.123Z`.
 pub(crate) fn rfc3339_ms(ms: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(ms / 1000);
@@ -27,13 +49,12 @@ pub(crate) fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
-/// Growth-X's `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (microseconds, from
-/// millisecond precision).
-pub(crate) fn space_separated_micros(ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(ms / 1000);
+/// Growth-X's `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, from microseconds.
+pub(crate) fn space_separated_micros(us: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(us / 1_000_000);
     format!(
         "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:06}",
-        (ms % 1000) * 1000
+        us % 1_000_000
     )
 }
 
@@ -74,8 +95,13 @@ mod tests {
         assert_eq!(rfc3339_ms(1_709_208_000_000), "2024-02-29T12:00:00.000Z");
         assert_eq!(rfc3339_ms(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
         assert_eq!(
-            space_separated_micros(1_737_736_239_698),
+            space_separated_micros(1_737_736_239_698_000),
             "2025-01-24 16:30:39.698000"
         );
+        assert_eq!(
+            space_separated_micros(1_737_736_239_698_042),
+            "2025-01-24 16:30:39.698042"
+        );
+        assert_eq!(space_separated_micros(0), "1970-01-01 00:00:00.000000");
     }
 }

@@ -92,7 +92,19 @@ fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
         let _ = bus.shutdown();
     }
     let failure = failure.expect("4 MiB filled up");
+    // The event comes back for a later try, whole.
+    assert_eq!(failure.event().event_type(), "a.b");
+    assert!(failure.event().payload().len() > 8 * 1024);
+    let failure = Error::from(failure);
     assert!(matches!(failure, Error::Storage(_)), "{failure:?}");
+    // Typed down to the operating system's kind, without naming the engine.
+    if let Error::Storage(e) = &failure {
+        assert_eq!(
+            e.io_error_kind(),
+            Some(std::io::ErrorKind::StorageFull),
+            "{e:?}"
+        );
+    }
     println!(
         "disk full after {} acknowledged publishes: {failure}",
         acked.len()

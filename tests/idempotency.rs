@@ -57,7 +57,8 @@ fn the_same_key_publishes_once() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rx.requests().len(), 2, "no duplicate deliveries");
     assert!(matches!(
-        bus.publish(Event::new("a.b", &json!(1)).unwrap().idempotency_key("")),
+        bus.publish(Event::new("a.b", &json!(1)).unwrap().idempotency_key(""))
+            .map_err(Error::from),
         Err(Error::InvalidIdempotencyKey { .. })
     ));
 }

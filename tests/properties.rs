@@ -155,11 +155,11 @@ fn event() -> impl Strategy<Value = EventFields> {
         proptest::option::of(text()),
     )
         .prop_map(
-            |(event_type, payload, occurred_ms, attributes, targets, created_ms, key)| {
+            |(event_type, payload, occurred_us, attributes, targets, created_ms, key)| {
                 EventFields {
                     event_type,
                     payload,
-                    occurred_ms,
+                    occurred_us,
                     attributes,
                     targets,
                     created_ms,

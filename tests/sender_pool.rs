@@ -251,6 +251,23 @@ fn a_rate_limit_spaces_attempts_and_spends_none() {
 }
 
 #[test]
+fn a_rate_limit_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let bus = fast_bus(dir.path()).open().unwrap();
+        let ep = bus
+            .add_endpoint(EndpointConfig::new("limited", "http://127.0.0.1:9/").rate_limit(7))
+            .unwrap();
+        bus.shutdown().unwrap();
+        ep.id()
+    };
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let stored = format!("{:?}", bus.endpoint(id).unwrap().config());
+    assert!(stored.contains("rate_limit: Some(7)"), "{stored}");
+    bus.shutdown().unwrap();
+}
+
+#[test]
 fn a_rate_limit_out_of_range_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bus = fast_bus(dir.path()).open().unwrap();

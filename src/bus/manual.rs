@@ -100,9 +100,10 @@ impl Bus {
             });
         }
         let lane = self.lane(endpoint)?;
-        let now = time::now_ms();
+        let now_us = time::now_us();
+        let now = now_us / 1000;
         let record = EventRecord {
-            occurred_ms: event.occurred_at_ms.unwrap_or(now),
+            occurred_us: event.occurred_at_us.unwrap_or(now_us),
             event_type: event.event_type,
             payload: event.payload.into_vec(),
             attributes: event.attributes,

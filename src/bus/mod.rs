@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BusBuilder, Config};
 use crate::delivery::{Lane, Route, Shared};
 use crate::endpoint::{Endpoint, EndpointId, EventFilter};
-use crate::error::{Error, Result};
+use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
 use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
@@ -165,13 +165,17 @@ impl Bus {
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
-        crate::delivery::clock::Clock::start(&shared)
-            .map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        crate::delivery::clock::Clock::start(&shared).map_err(|source| Error::Io {
+            action: "starting the retry clock thread",
+            source,
+        })?;
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
-        let janitor =
-            Janitor::start(Arc::clone(&shared)).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        let janitor = Janitor::start(Arc::clone(&shared)).map_err(|source| Error::Io {
+            action: "starting the janitor thread",
+            source,
+        })?;
         tracing::info!(
             endpoints = recovery.endpoints,
             resumed = recovery.resumed,
@@ -214,38 +218,40 @@ impl Bus {
     /// the event may or may not have been stored: it is never delivered by
     /// this run, but may be after a restart.
     ///
+    /// On failure the [`PublishError`] hands the event back
+    /// ([`PublishError::into_event`]), so a host can publish it again
+    /// without cloning every event beforehand; give events an
+    /// [idempotency key](Event::idempotency_key) so that a retry after an
+    /// uncertain failure cannot store one twice. In a function returning
+    /// [`hookbus::Result`](crate::Result), `bus.publish(event)?` converts it
+    /// to the [`Error`].
+    ///
     /// With an [idempotency key](Event::idempotency_key) seen within the
     /// bus's `idempotency_window`, nothing is stored and the first event's
     /// id is returned (once that event is durable).
-    pub fn publish(&self, event: Event) -> Result<EventId> {
-        self.check_open()?;
-        validate_event_type(&event.event_type)?;
+    pub fn publish(&self, event: Event) -> Result<EventId, PublishError> {
+        if let Err(e) = self.check_publish(&event) {
+            return Err(PublishError::new(e, event));
+        }
         let shared = &self.inner.shared;
-        let limit = shared.config.max_payload_bytes;
-        if event.payload.len() > limit {
-            return Err(Error::PayloadTooLarge {
-                size: event.payload.len(),
-                limit,
-            });
-        }
-        if let Some(key) = &event.idempotency_key {
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-                return Err(Error::InvalidIdempotencyKey {
-                    reason: "must be 1 to 256 bytes",
-                });
-            }
-        }
-        let now = time::now_ms();
+        let now_us = time::now_us();
+        let now = now_us / 1000;
         let keyed = event
             .idempotency_key
             .as_ref()
             .map(|_| self.inner.keyed_publish.lock());
         if let Some(key) = &event.idempotency_key {
-            if let Some(original) = self.seen_key(key, now)? {
-                drop(keyed);
-                // The first publish may still be flushing: wait for it.
-                shared.store.commit()?;
-                return Ok(original);
+            match self.seen_key(key, now) {
+                Ok(None) => {}
+                Ok(Some(original)) => {
+                    drop(keyed);
+                    // The first publish may still be flushing: wait for it.
+                    return match shared.store.commit() {
+                        Ok(()) => Ok(original),
+                        Err(e) => Err(PublishError::new(e, event)),
+                    };
+                }
+                Err(e) => return Err(PublishError::new(e, event)),
             }
         }
         let (id, lanes) = {
@@ -265,8 +271,11 @@ impl Bus {
             });
             (id, lanes)
         };
+        // Moved into the record (no copy of the payload); rebuilt from it if
+        // the write fails, to hand the event back.
+        let given_time = event.occurred_at_us;
         let record = EventRecord {
-            occurred_ms: event.occurred_at_ms.unwrap_or(now),
+            occurred_us: given_time.unwrap_or(now_us),
             event_type: event.event_type,
             payload: event.payload.into_vec(),
             attributes: event.attributes,
@@ -293,7 +302,14 @@ impl Bus {
             for lane in &lanes {
                 lane.cancel(shared, id);
             }
-            return Err(e);
+            let event = Event {
+                event_type: record.event_type,
+                payload: record.payload.into_boxed_slice(),
+                occurred_at_us: given_time,
+                attributes: record.attributes,
+                idempotency_key: record.idempotency_key,
+            };
+            return Err(PublishError::new(e, event));
         }
         shared.published.fetch_add(1, Ordering::Relaxed);
         for lane in &lanes {
@@ -302,6 +318,27 @@ impl Bus {
         stats::published();
         tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
         Ok(id)
+    }
+
+    /// The checks a publish makes before touching the database.
+    fn check_publish(&self, event: &Event) -> Result<()> {
+        self.check_open()?;
+        validate_event_type(&event.event_type)?;
+        let limit = self.inner.shared.config.max_payload_bytes;
+        if event.payload.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                size: event.payload.len(),
+                limit,
+            });
+        }
+        if let Some(key) = &event.idempotency_key {
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(Error::InvalidIdempotencyKey {
+                    reason: "must be 1 to 256 bytes",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The event an idempotency key was first published with, if that was
@@ -333,6 +370,10 @@ impl Bus {
     /// open. Attempts still running at the timeout finish in the
     /// background, or are made again after the next open if the process
     /// exits first.
+    ///
+    /// Every [`notices`](Bus::notices) receiver disconnects: a host's
+    /// `for notice in bus.notices()` loop ends, even while other clones of
+    /// the bus are alive.
     ///
     /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
     /// Calling it again does nothing.
@@ -376,6 +417,9 @@ impl Inner {
                 "attempts still in flight at the shutdown timeout are left to finish in the background"
             );
         }
+        // After the joins, so notices of the attempts that finished reach
+        // their subscribers; then every `notices()` loop ends.
+        self.shared.notices.close();
         // A last checkpoint makes the next open quick.
         if let Err(e) = janitor::checkpoint(&self.shared) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");

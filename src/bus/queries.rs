@@ -21,7 +21,7 @@ impl Bus {
             id,
             event_type: r.event_type,
             payload: r.payload,
-            occurred_at: time::from_ms(r.occurred_ms),
+            occurred_at: time::from_us(r.occurred_us),
             attributes: r.attributes,
         }))
     }
@@ -183,7 +183,9 @@ impl Bus {
     /// Subscribes to operational notices: deliveries exhausted, endpoints
     /// paused and recovered. Each call returns a new receiver; drop it to
     /// unsubscribe. A receiver that falls [`NOTICE_BUFFER`](crate::NOTICE_BUFFER)
-    /// notices behind misses the newest ones.
+    /// notices behind misses the newest ones. The receiver disconnects when
+    /// the bus shuts down (a `for` loop over it ends); after shutdown it is
+    /// returned already disconnected.
     pub fn notices(&self) -> Receiver<Notice> {
         self.inner.shared.notices.subscribe()
     }

@@ -13,7 +13,7 @@ use ureq::Agent;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log::ErrorKind;
-use guard::{Blocked, GuardedResolver, IpNet, NetworkPolicy};
+use guard::{parse_network, Blocked, GuardedResolver, NetworkPolicy};
 
 /// A request to send: everything already built and signed.
 pub(crate) struct HttpRequest<'a> {
@@ -62,7 +62,7 @@ impl HttpClient {
             .allowed_networks
             .iter()
             .map(|n| {
-                n.parse::<IpNet>().map_err(|why| Error::InvalidConfig {
+                parse_network(n).map_err(|why| Error::InvalidConfig {
                     setting: "allow_network",
                     reason: format!("{n:?}: {why}"),
                 })

@@ -1,13 +1,26 @@
-//! Record encoding: one format-version byte, then bincode. The only place
-//! that knows bincode, so the encoding can be migrated behind the version byte.
+//! Record encoding: one record-version byte, then bincode. The only place
+//! that knows bincode, so the encoding can be migrated behind the version
+//! byte: each record type has its own version, and reads the versions
+//! before it (see [`Record`]).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Version of the record encoding written by this build.
-pub(crate) const RECORD_VERSION: u8 = 1;
+/// A record type kept in the database.
+pub(crate) trait Record: Serialize + DeserializeOwned {
+    /// The version this build writes. Raised when the layout changes; the
+    /// old layout is then read by [`Record::decode_older`].
+    const VERSION: u8 = 1;
+
+    /// Decodes the body of a record written with an older `version`, or
+    /// `None` if this type never had that version.
+    fn decode_older(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        let _ = (version, body);
+        None
+    }
+}
 
 /// The most a record may claim to hold. bincode allocates what a length
 /// prefix announces before reading it, so without a limit a few damaged
@@ -15,8 +28,8 @@ pub(crate) const RECORD_VERSION: u8 = 1;
 /// Payloads are capped well below this (see `Config::validate`).
 pub(crate) const MAX_RECORD_BYTES: usize = 128 * 1024 * 1024;
 
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+pub(crate) fn encode<T: Record>(value: &T) -> Vec<u8> {
+    let mut out = vec![T::VERSION];
     // Encoding our own plain records into a Vec cannot fail: no maps with
     // non-string keys, no I/O. A failure here is a bug in a record type.
     bincode::serde::encode_into_std_write(value, &mut out, bincode::config::standard())
@@ -24,23 +37,42 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: Record>(what: &'static str, bytes: &[u8]) -> Result<T> {
     let corrupt = |detail: String| Error::Corrupt { what, detail };
     match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => {
-            let (value, used) = bincode::serde::decode_from_slice(
-                rest,
-                bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
-            )
-            .map_err(|e| corrupt(e.to_string()))?;
-            if used != rest.len() {
-                return Err(corrupt(format!("{} trailing bytes", rest.len() - used)));
-            }
-            Ok(value)
-        }
-        Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
+        Some((&v, rest)) if v == T::VERSION => body(rest).map_err(corrupt),
+        Some((&v, rest)) => match T::decode_older(v, rest) {
+            Some(decoded) => decoded.map_err(corrupt),
+            None => Err(corrupt(format!("unknown record version {v}"))),
+        },
         None => Err(corrupt("empty record".to_string())),
     }
+}
+
+/// Decodes a record's bytes after the version byte: all of them, and no
+/// more than [`MAX_RECORD_BYTES`] announced.
+pub(crate) fn body<T: DeserializeOwned>(rest: &[u8]) -> Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(
+        rest,
+        bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
+    )
+    .map_err(|e| e.to_string())?;
+    if used != rest.len() {
+        return Err(format!("{} trailing bytes", rest.len() - used));
+    }
+    Ok(value)
+}
+
+/// Decodes an older record body whose layout is the current one without
+/// its trailing fields, by appending the encoding of their defaults.
+pub(crate) fn body_with_defaults<T: DeserializeOwned>(
+    rest: &[u8],
+    defaults: &impl Serialize,
+) -> Result<T, String> {
+    let mut bytes = rest.to_vec();
+    bincode::serde::encode_into_std_write(defaults, &mut bytes, bincode::config::standard())
+        .map_err(|e| e.to_string())?;
+    body(&bytes)
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ mod commit;
 pub(crate) mod keys;
 mod queue;
 pub(crate) mod records;
+#[cfg(test)]
+mod stored_format;
+mod tags;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,7 +24,7 @@ use sled::IVec;
 
 use crate::config::Config;
 use crate::endpoint::EndpointId;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageError};
 use crate::event::EventId;
 use commit::GroupCommit;
 use records::{
@@ -29,8 +32,15 @@ use records::{
     IdempotencyRecord,
 };
 
-/// Version of the database layout (keys and trees) written by this build.
-const FORMAT_VERSION: u8 = 1;
+/// Version of the database written by this build.
+///
+/// 1: the first layout. 2: event records may be of record version 2
+/// (microsecond occurrence times), which builds of format 1 cannot read.
+/// Format 2 reads every format-1 record as it is, so opening a format-1
+/// database only raises the marker: builds that know only format 1 then
+/// refuse it with [`Error::IncompatibleFormat`] instead of skipping the new
+/// events as corrupt.
+const FORMAT_VERSION: u8 = 2;
 
 pub(crate) struct Store {
     db: sled::Db,
@@ -73,12 +83,16 @@ impl Store {
                 })
             }
             Ok(Err(sled::Error::Unsupported(why))) => return Err(Error::ForeignDirectory(why)),
-            // sled locks its file; failing to take the lock means someone
-            // else has the database open.
-            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
-                return Err(Error::AlreadyOpen(config.path.display().to_string()))
+            // sled locks its file and reports a lock held elsewhere as an
+            // I/O error in words only: look at the lock itself.
+            Ok(Err(sled::Error::Io(e))) => {
+                return Err(if lock::held_elsewhere(&config.path) {
+                    Error::AlreadyOpen(config.path.display().to_string())
+                } else {
+                    Error::Storage(StorageError::io(e))
+                })
             }
-            Ok(Err(e)) => return Err(Error::Storage(e)),
+            Ok(Err(e)) => return Err(Error::Storage(storage_error(e))),
             Err(_) => {
                 return Err(Error::Corrupt {
                     what: "database",
@@ -95,9 +109,18 @@ impl Store {
     }
 
     fn check_format(&self) -> Result<()> {
-        match self.db.get(keys::FORMAT_KEY)? {
+        match self.db.get(keys::FORMAT_KEY).db()? {
             Some(v) => match v.first() {
-                Some(&found) if found <= FORMAT_VERSION => Ok(()),
+                Some(&FORMAT_VERSION) => Ok(()),
+                Some(&found) if found < FORMAT_VERSION => {
+                    self.db.insert(keys::FORMAT_KEY, &[FORMAT_VERSION]).db()?;
+                    tracing::info!(
+                        from = found,
+                        to = FORMAT_VERSION,
+                        "database format marker raised"
+                    );
+                    self.commit()
+                }
                 Some(&found) => Err(Error::IncompatibleFormat {
                     found,
                     supported: FORMAT_VERSION,
@@ -108,7 +131,7 @@ impl Store {
                 }),
             },
             None if self.db.is_empty() && self.db.tree_names().len() <= 1 => {
-                self.db.insert(keys::FORMAT_KEY, &[FORMAT_VERSION])?;
+                self.db.insert(keys::FORMAT_KEY, &[FORMAT_VERSION]).db()?;
                 self.commit()
             }
             None => Err(Error::ForeignDirectory(
@@ -119,8 +142,7 @@ impl Store {
 
     /// Makes every write applied so far durable (survives kill -9).
     pub(crate) fn commit(&self) -> Result<()> {
-        self.group
-            .commit(|| self.db.flush().map(drop).map_err(Error::from))
+        self.group.commit(|| self.db.flush().map(drop).db())
     }
 
     /// Flushes performed by [`Store::commit`] so far.
@@ -130,11 +152,16 @@ impl Store {
 
     /// A fresh id, unique in this database, for endpoints and log entries.
     pub(crate) fn generate_id(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        self.db.generate_id().db()
     }
 
     pub(crate) fn last_event_id(&self) -> Result<Option<EventId>> {
-        let last = self.db.scan_prefix([keys::EVENT]).next_back().transpose()?;
+        let last = self
+            .db
+            .scan_prefix([keys::EVENT])
+            .next_back()
+            .transpose()
+            .db()?;
         Ok(last
             .and_then(|(k, _)| keys::u128_at(&k, 1))
             .map(EventId::from_u128))
@@ -144,7 +171,9 @@ impl Store {
 
     /// Stores an endpoint's settings and makes them durable.
     pub(crate) fn put_endpoint(&self, id: EndpointId, rec: &EndpointRecord) -> Result<()> {
-        self.db.insert(keys::endpoint(id), codec::encode(rec))?;
+        self.db
+            .insert(keys::endpoint(id), codec::encode(rec))
+            .db()?;
         self.commit()
     }
 
@@ -153,7 +182,7 @@ impl Store {
     pub(crate) fn endpoints(&self) -> Result<Vec<(EndpointId, Result<EndpointRecord>)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix([keys::ENDPOINT]) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(id) = keys::u64_at(&k, 1) else {
                 continue;
             };
@@ -165,7 +194,10 @@ impl Store {
     /// An endpoint's state; a missing or unreadable one reads as the default
     /// (active, no history), reported through `tracing` if unreadable.
     pub(crate) fn endpoint_state(&self, id: EndpointId) -> Result<EndpointStateRecord> {
-        match decode_opt("endpoint state", self.db.get(keys::endpoint_state(id))?) {
+        match decode_opt(
+            "endpoint state",
+            self.db.get(keys::endpoint_state(id)).db()?,
+        ) {
             Ok(state) => Ok(state.unwrap_or_default()),
             Err(e) => {
                 tracing::error!(endpoint = %id, error = %e, "endpoint state unreadable; using defaults");
@@ -182,7 +214,8 @@ impl Store {
         rec: &EndpointStateRecord,
     ) -> Result<()> {
         self.db
-            .insert(keys::endpoint_state(id), codec::encode(rec))?;
+            .insert(keys::endpoint_state(id), codec::encode(rec))
+            .db()?;
         Ok(())
     }
 
@@ -191,10 +224,10 @@ impl Store {
     pub(crate) fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
         // The settings go first: deliveries to an endpoint that no longer
         // exists are ignored at open, so a crash halfway is harmless.
-        self.db.remove(keys::endpoint(id))?;
-        self.db.remove(keys::endpoint_state(id))?;
+        self.db.remove(keys::endpoint(id)).db()?;
+        self.db.remove(keys::endpoint_state(id)).db()?;
         for key in self.db.scan_prefix(keys::pending_of(id)).keys() {
-            self.db.remove(key?)?;
+            self.db.remove(key.db()?).db()?;
         }
         self.commit()
     }
@@ -204,22 +237,24 @@ impl Store {
     /// Writes an event, which implies its first delivery to each target.
     /// One insert, so it is atomic. Not yet durable: the caller commits.
     pub(crate) fn insert_event(&self, id: EventId, event: &EventRecord) -> Result<()> {
-        self.db.insert(keys::event(id), codec::encode(event))?;
+        self.db.insert(keys::event(id), codec::encode(event)).db()?;
         Ok(())
     }
 
     pub(crate) fn event(&self, id: EventId) -> Result<Option<EventRecord>> {
-        decode_opt("event", self.db.get(keys::event(id))?)
+        decode_opt("event", self.db.get(keys::event(id)).db()?)
     }
 
     pub(crate) fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
-        decode_opt("idempotency key", self.db.get(keys::idempotency(key))?)
+        decode_opt("idempotency key", self.db.get(keys::idempotency(key)).db()?)
     }
 
     /// Remembers an idempotency key. Written after its event, so a key
     /// never points to an event that was not written.
     pub(crate) fn put_idempotency(&self, key: &str, rec: &IdempotencyRecord) -> Result<()> {
-        self.db.insert(keys::idempotency(key), codec::encode(rec))?;
+        self.db
+            .insert(keys::idempotency(key), codec::encode(rec))
+            .db()?;
         Ok(())
     }
 
@@ -256,10 +291,10 @@ impl Store {
         ep: EndpointId,
         ev: EventId,
     ) -> Result<Option<(DeliveryRecord, Stored)>> {
-        if let Some(v) = self.db.get(keys::pending(ep, ev))? {
+        if let Some(v) = self.db.get(keys::pending(ep, ev)).db()? {
             return Ok(Some((codec::decode("delivery", &v)?, Stored::Pending)));
         }
-        if let Some(v) = self.db.get(keys::finished(ep, ev))? {
+        if let Some(v) = self.db.get(keys::finished(ep, ev)).db()? {
             return Ok(Some((codec::decode("delivery", &v)?, Stored::Finished)));
         }
         Ok(None)
@@ -267,8 +302,8 @@ impl Store {
 
     /// Whether a delivery has a key of its own (`p` or `f`).
     pub(crate) fn has_delivery_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
-        Ok(self.db.contains_key(keys::pending(ep, ev))?
-            || self.db.contains_key(keys::finished(ep, ev))?)
+        Ok(self.db.contains_key(keys::pending(ep, ev)).db()?
+            || self.db.contains_key(keys::finished(ep, ev)).db()?)
     }
 
     /// Stores an unfinished delivery's state (waiting or in flight). Not yet
@@ -279,7 +314,9 @@ impl Store {
         ev: EventId,
         rec: &DeliveryRecord,
     ) -> Result<()> {
-        self.db.insert(keys::pending(ep, ev), codec::encode(rec))?;
+        self.db
+            .insert(keys::pending(ep, ev), codec::encode(rec))
+            .db()?;
         Ok(())
     }
 
@@ -294,14 +331,18 @@ impl Store {
         was: Stored,
     ) -> Result<()> {
         if rec.state.is_finished() {
-            self.db.insert(keys::finished(ep, ev), codec::encode(rec))?;
+            self.db
+                .insert(keys::finished(ep, ev), codec::encode(rec))
+                .db()?;
             if was == Stored::Pending {
-                self.db.remove(keys::pending(ep, ev))?;
+                self.db.remove(keys::pending(ep, ev)).db()?;
             }
         } else {
-            self.db.insert(keys::pending(ep, ev), codec::encode(rec))?;
+            self.db
+                .insert(keys::pending(ep, ev), codec::encode(rec))
+                .db()?;
             if was == Stored::Finished {
-                self.db.remove(keys::finished(ep, ev))?;
+                self.db.remove(keys::finished(ep, ev)).db()?;
             }
         }
         Ok(())
@@ -319,16 +360,19 @@ impl Store {
     ) -> Result<()> {
         let ep = EndpointId(attempt.endpoint);
         let ev = EventId::from_u128(attempt.event);
-        let seq = self.db.generate_id()?;
+        let seq = self.db.generate_id().db()?;
         self.db
-            .insert(keys::attempt(ep, seq), codec::encode(attempt))?;
+            .insert(keys::attempt(ep, seq), codec::encode(attempt))
+            .db()?;
         self.db
-            .insert(keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes())?;
+            .insert(keys::attempt_by_event(ev, seq), &ep.0.to_be_bytes())
+            .db()?;
         self.db
-            .insert(keys::attempt_global(seq), &ep.0.to_be_bytes())?;
+            .insert(keys::attempt_global(seq), &ep.0.to_be_bytes())
+            .db()?;
         // The endpoint may have been deleted while the attempt ran: then its
         // queue is gone and must not be recreated.
-        if self.db.contains_key(keys::endpoint(ep))? {
+        if self.db.contains_key(keys::endpoint(ep)).db()? {
             self.put_delivery(ep, ev, delivery, was)?;
         }
         Ok(())
@@ -336,7 +380,7 @@ impl Store {
 
     /// Event id below which every delivery has its own key.
     pub(crate) fn checkpoint(&self) -> Result<EventId> {
-        let v = self.db.get(keys::CHECKPOINT_KEY)?;
+        let v = self.db.get(keys::CHECKPOINT_KEY).db()?;
         Ok(EventId::from_u128(
             v.and_then(|v| keys::u128_at(&v, 0)).unwrap_or(0),
         ))
@@ -346,7 +390,8 @@ impl Store {
     /// durable first.
     pub(crate) fn set_checkpoint(&self, id: EventId) -> Result<()> {
         self.db
-            .insert(keys::CHECKPOINT_KEY, &id.as_u128().to_be_bytes())?;
+            .insert(keys::CHECKPOINT_KEY, &id.as_u128().to_be_bytes())
+            .db()?;
         Ok(())
     }
 
@@ -370,7 +415,7 @@ impl Store {
         };
         let mut out = Vec::new();
         for item in self.db.range(prefix.to_vec()..upper).rev() {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 9) else {
                 continue;
             };
@@ -393,7 +438,7 @@ impl Store {
     ) -> Result<Vec<(EventId, DeliveryRecord)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(keys::finished_of(ep)) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 9) else {
                 continue;
             };
@@ -408,13 +453,16 @@ impl Store {
     // ----- the delivery log -----
 
     fn attempt_at(&self, ep: u64, seq: u64) -> Result<Option<AttemptRecord>> {
-        decode_opt("attempt", self.db.get(keys::attempt(EndpointId(ep), seq))?)
+        decode_opt(
+            "attempt",
+            self.db.get(keys::attempt(EndpointId(ep), seq)).db()?,
+        )
     }
 
     pub(crate) fn attempts_for_event(&self, ev: EventId) -> Result<Vec<(u64, AttemptRecord)>> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(keys::attempts_by_event(ev)) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let (Some(seq), Some(ep)) = (keys::u64_at(&k, 17), keys::u64_at(&v, 0)) else {
                 continue;
             };
@@ -447,7 +495,7 @@ impl Store {
             Some(ep) => {
                 let range = keys::attempts_of(ep).to_vec()..keys::attempt(ep, before).to_vec();
                 for item in self.db.range(range).rev() {
-                    let (k, v) = item?;
+                    let (k, v) = item.db()?;
                     let Some(seq) = keys::u64_at(&k, 9) else {
                         continue;
                     };
@@ -459,7 +507,7 @@ impl Store {
             None => {
                 let range = [keys::ATTEMPT_GLOBAL].to_vec()..keys::attempt_global(before).to_vec();
                 for item in self.db.range(range).rev() {
-                    let (k, v) = item?;
+                    let (k, v) = item.db()?;
                     let (Some(seq), Some(ep)) = (keys::u64_at(&k, 1), keys::u64_at(&v, 0)) else {
                         continue;
                     };
@@ -492,7 +540,7 @@ impl Store {
         let mut purged = 0;
         let mut seen = 0;
         for item in self.db.range(keys::event(from)..keys::event(upper)) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
                 continue;
             };
@@ -508,20 +556,20 @@ impl Store {
                 continue;
             }
             for item in self.db.scan_prefix(keys::attempts_by_event(ev)) {
-                let (k, v) = item?;
+                let (k, v) = item.db()?;
                 if let (Some(seq), Some(ep)) = (keys::u64_at(&k, 17), keys::u64_at(&v, 0)) {
-                    self.db.remove(keys::attempt(EndpointId(ep), seq))?;
-                    self.db.remove(keys::attempt_global(seq))?;
+                    self.db.remove(keys::attempt(EndpointId(ep), seq)).db()?;
+                    self.db.remove(keys::attempt_global(seq)).db()?;
                 }
-                self.db.remove(k)?;
+                self.db.remove(k).db()?;
             }
             for &t in &event.targets {
-                self.db.remove(keys::finished(EndpointId(t), ev))?;
+                self.db.remove(keys::finished(EndpointId(t), ev)).db()?;
             }
             if let Some(key) = &event.idempotency_key {
-                self.db.remove(keys::idempotency(key))?;
+                self.db.remove(keys::idempotency(key)).db()?;
             }
-            self.db.remove(keys::event(ev))?;
+            self.db.remove(keys::event(ev)).db()?;
             purged += 1;
         }
         Ok((purged, None))
@@ -530,10 +578,10 @@ impl Store {
     fn all_delivered(&self, ev: EventId, event: &EventRecord) -> Result<bool> {
         for &t in &event.targets {
             let ep = EndpointId(t);
-            if self.db.contains_key(keys::pending(ep, ev))? {
+            if self.db.contains_key(keys::pending(ep, ev)).db()? {
                 return Ok(false);
             }
-            match self.db.get(keys::finished(ep, ev))? {
+            match self.db.get(keys::finished(ep, ev)).db()? {
                 Some(v) => {
                     let rec: DeliveryRecord = codec::decode("delivery", &v)?;
                     if !matches!(rec.state, DeliveryState::Delivered { .. }) {
@@ -541,7 +589,7 @@ impl Store {
                     }
                 }
                 // No key below the checkpoint: the endpoint was deleted.
-                None if !self.db.contains_key(keys::endpoint(ep))? => {}
+                None if !self.db.contains_key(keys::endpoint(ep)).db()? => {}
                 None => return Ok(false),
             }
         }
@@ -552,11 +600,11 @@ impl Store {
     pub(crate) fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize> {
         let mut purged = 0;
         for item in self.db.scan_prefix([keys::IDEMPOTENCY]) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let expired = codec::decode::<IdempotencyRecord>("idempotency key", &v)
                 .map_or(true, |r| r.created_ms < cutoff_ms);
             if expired {
-                self.db.remove(k)?;
+                self.db.remove(k).db()?;
                 purged += 1;
             }
         }
@@ -565,12 +613,12 @@ impl Store {
 
     /// Bytes the database takes on disk.
     pub(crate) fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        self.db.size_on_disk().db()
     }
 
     /// Flushes everything (used at shutdown).
     pub(crate) fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.db.flush().db()?;
         Ok(())
     }
 }
@@ -596,20 +644,21 @@ impl records::DeliveryState {
     }
 }
 
-fn decode_opt<T: serde::de::DeserializeOwned>(
-    what: &'static str,
-    v: Option<IVec>,
-) -> Result<Option<T>> {
+fn decode_opt<T: codec::Record>(what: &'static str, v: Option<IVec>) -> Result<Option<T>> {
     v.map(|bytes| codec::decode(what, &bytes)).transpose()
 }
 
 /// Refuses a path that is a file, or a non-empty directory that holds no
 /// sled database: hookbus must not scatter its files among someone else's.
+/// Creates the directory if it does not exist.
 fn check_directory(path: &Path) -> Result<()> {
+    let io = |action| move |source| Error::Io { action, source };
     let meta = match fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Storage(sled::Error::Io(e))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fs::create_dir_all(path).map_err(io("creating the database directory"));
+        }
+        Err(e) => return Err(io("reading the database directory")(e)),
     };
     if !meta.is_dir() {
         return Err(Error::ForeignDirectory(format!(
@@ -617,7 +666,7 @@ fn check_directory(path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let mut entries = fs::read_dir(path).map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+    let mut entries = fs::read_dir(path).map_err(io("reading the database directory"))?;
     let empty = entries.next().is_none();
     if !empty && !path.join("conf").is_file() {
         return Err(Error::ForeignDirectory(format!(
@@ -626,4 +675,63 @@ fn check_directory(path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// sled's failures as hookbus's opaque storage error. There is no
+/// `From<sled::Error>` on the public error type, so that the API does not
+/// depend on the engine's version.
+fn storage_error(e: sled::Error) -> StorageError {
+    match e {
+        sled::Error::Io(e) => StorageError::io(e),
+        other => StorageError::engine(other.to_string()),
+    }
+}
+
+/// `.db()?` on a sled result: its error as [`Error::Storage`].
+trait Db<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> Db<T> for std::result::Result<T, sled::Error> {
+    fn db(self) -> Result<T> {
+        self.map_err(|e| Error::Storage(storage_error(e)))
+    }
+}
+
+/// Whether another handle holds the lock sled takes on its data file.
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
+mod lock {
+    use std::fs::File;
+    use std::path::Path;
+
+    use fs2::FileExt;
+
+    /// sled locks `<dir>/db` exclusively with `fs2` (an OS file lock, held
+    /// per open file, so another open of the same file in this process
+    /// conflicts too). Trying the same lock tells a lock held by another bus
+    /// from other I/O failures. If the lock is free, it is released at once.
+    pub(super) fn held_elsewhere(dir: &Path) -> bool {
+        let Ok(file) = File::open(dir.join("db")) else {
+            return false;
+        };
+        match file.try_lock_exclusive() {
+            Ok(()) => {
+                // Closing the file releases the lock anyway.
+                let _ = FileExt::unlock(&file);
+                false
+            }
+            Err(e) => {
+                e.raw_os_error().is_some()
+                    && e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+            }
+        }
+    }
+}
+
+/// sled takes no file lock on other platforms, so a lock is never the cause.
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+mod lock {
+    pub(super) fn held_elsewhere(_dir: &std::path::Path) -> bool {
+        false
+    }
 }

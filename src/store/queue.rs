@@ -1,7 +1,7 @@
 //! Reading an endpoint's queue back from storage in windows: at open, and
 //! when a lane whose backlog was spilled out of memory refills.
 
-use super::{codec, corrupt_key, keys, Store, Unfinished};
+use super::{codec, corrupt_key, keys, Db, Store, Unfinished};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
@@ -31,7 +31,7 @@ impl Store {
         let upper = keys::pending(ep, EventId::from_u128(u128::MAX));
         let mut range = self.db.range(keys::pending(ep, from)..=upper);
         for item in range.by_ref() {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 9).map(EventId::from_u128) else {
                 found.push(Err(corrupt_key("delivery", &k)));
                 continue;
@@ -45,8 +45,8 @@ impl Store {
             if skip(ev) {
                 continue;
             }
-            if self.db.contains_key(keys::finished(ep, ev))? {
-                self.db.remove(keys::pending(ep, ev))?;
+            if self.db.contains_key(keys::finished(ep, ev)).db()? {
+                self.db.remove(keys::pending(ep, ev)).db()?;
                 continue;
             }
             found.push(
@@ -62,7 +62,7 @@ impl Store {
 
     /// Whether a delivery is stored under `p` (waiting or in flight).
     pub(crate) fn has_pending_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
-        Ok(self.db.contains_key(keys::pending(ep, ev))?)
+        Ok(self.db.contains_key(keys::pending(ep, ev)).db()?)
     }
 
     /// How many deliveries of an endpoint are stored under `p` from event
@@ -71,7 +71,7 @@ impl Store {
         let upper = keys::pending(ep, EventId::from_u128(u128::MAX));
         let mut n = 0;
         for item in self.db.range(keys::pending(ep, from)..=upper) {
-            item?;
+            item.db()?;
             n += 1;
         }
         Ok(n)
@@ -85,7 +85,7 @@ impl Store {
             r.as_ref()
                 .map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
         }) {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
                 out.push(Err(corrupt_key("event", &k)));
                 continue;
@@ -99,8 +99,8 @@ impl Store {
             };
             for &target in &event.targets {
                 let ep = EndpointId(target);
-                if self.db.contains_key(keys::pending(ep, ev))?
-                    || self.db.contains_key(keys::finished(ep, ev))?
+                if self.db.contains_key(keys::pending(ep, ev)).db()?
+                    || self.db.contains_key(keys::finished(ep, ev)).db()?
                 {
                     continue;
                 }
