@@ -62,7 +62,7 @@ impl Store {
 
     /// Whether a delivery is stored under `p` (waiting or in flight).
     pub(crate) fn has_pending_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
-        Ok(self.db.contains_key(keys::pending(ep, ev)).db()?)
+        self.db.contains_key(keys::pending(ep, ev)).db()
     }
 
     /// How many deliveries of an endpoint are stored under `p` from event
