@@ -26,6 +26,7 @@ pub(crate) struct Config {
     pub(crate) cache_capacity_bytes: u64,
     pub(crate) flush_every: Duration,
     pub(crate) sender_idle_timeout: Duration,
+    pub(crate) sender_threads: usize,
     pub(crate) user_agent: String,
     pub(crate) allow_private_networks: bool,
     pub(crate) allowed_networks: Vec<String>,
@@ -60,6 +61,7 @@ impl Config {
             CONNECT_TIMEOUT.check(self.connect_timeout),
         )?;
         named("concurrency", CONCURRENCY.check(self.concurrency))?;
+        named("sender_threads", SENDER_THREADS.check(self.sender_threads))?;
         named(
             "response_body_limit",
             RESPONSE_BODY_LIMIT.check(self.response_body_limit),
@@ -162,6 +164,14 @@ pub(crate) const TIMEOUT: Bounds<Duration> = Bounds {
 pub(crate) const CONNECT_TIMEOUT: Bounds<Duration> = TIMEOUT;
 /// `concurrency`: sender threads per endpoint.
 pub(crate) const CONCURRENCY: Bounds<u64> = Bounds { min: 1, max: 256 };
+
+pub(crate) const SENDER_THREADS: Bounds<u64> = Bounds { min: 1, max: 4096 };
+
+/// Per-endpoint rate limit, attempts per second (0 on the setter: none).
+pub(crate) const RATE_LIMIT: Bounds<u64> = Bounds {
+    min: 1,
+    max: 100_000,
+};
 /// `response_body_limit`, in bytes kept per attempt.
 pub(crate) const RESPONSE_BODY_LIMIT: Bounds<u64> = Bounds { min: 0, max: MIB };
 /// `cache_capacity`, in bytes.
@@ -234,6 +244,11 @@ impl Default for Config {
             cache_capacity_bytes: 64 * 1024 * 1024,
             flush_every: Duration::from_millis(500),
             sender_idle_timeout: Duration::from_secs(10),
+            // Delivery is I/O-bound: a thread mostly waits for a receiver.
+            // 64 keeps 32 threads for proven endpoints however many others
+            // hang (see the pool's docs), and costs nothing while idle
+            // (threads retire); a busy one holds ~100 KiB.
+            sender_threads: 64,
             user_agent: concat!("hookbus/", env!("CARGO_PKG_VERSION")).to_string(),
             allow_private_networks: false,
             allowed_networks: Vec::new(),
@@ -365,6 +380,18 @@ impl BusBuilder {
 
     /// The `user-agent` header of every request. Allowed: a valid header
     /// value of at most 1024 bytes. Defaults to `hookbus/<version>`.
+    /// The most sender threads the bus runs, shared by every endpoint: at
+    /// most this many attempts are in flight at once. Threads start when
+    /// there is work and end after `sender_idle_timeout` without. Half of
+    /// them (rounded up) at most serve endpoints that time out or have not
+    /// answered yet, so hung endpoints never take the whole pool. 1 to
+    /// 4096; defaults to 64.
+    pub fn sender_threads(mut self, n: usize) -> Self {
+        self.config.sender_threads = n;
+        self
+    }
+
+    /// The `user-agent` header of every request. Defaults to `hookbus/<version>`.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.config.user_agent = ua.into();
         self

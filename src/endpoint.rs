@@ -329,6 +329,7 @@ pub struct EndpointConfig {
     pub(crate) retry_delays: Option<Vec<Duration>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) concurrency: Option<u32>,
+    pub(crate) rate_limit: Option<std::num::NonZeroU32>,
     pub(crate) format: Format,
     pub(crate) signing: Signing,
     pub(crate) success: SuccessPolicy,
@@ -352,6 +353,7 @@ impl EndpointConfig {
             retry_delays: None,
             timeout: None,
             concurrency: None,
+            rate_limit: None,
             format: Format::Standard,
             signing: Signing::StandardWebhooks,
             success: SuccessPolicy::Any2xx,
@@ -481,6 +483,15 @@ impl EndpointConfig {
         self
     }
 
+    /// At most `per_second` attempts start per second, evenly spaced
+    /// (Svix's and Convoy's per-endpoint rate limit). Deliveries held back
+    /// wait in the queue: no attempt is spent on them. `0` removes the
+    /// limit; otherwise 1 to 100,000 per second. Defaults to no limit.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = std::num::NonZeroU32::new(per_second);
+        self
+    }
+
     /// The name.
     pub fn name_str(&self) -> &str {
         &self.name
@@ -539,6 +550,9 @@ impl EndpointConfig {
         }
         if let Some(Some(n)) = self.pause_after {
             ranged("pause_after", bounds::PAUSE_AFTER.check(n))?;
+        }
+        if let Some(n) = self.rate_limit {
+            ranged("rate_limit", bounds::RATE_LIMIT.check(n.get()))?;
         }
         self.validate_format_and_signing()?;
         for (key, values) in &self.attribute_filters {
@@ -617,6 +631,7 @@ impl fmt::Debug for EndpointConfig {
             .field("retry_delays", &self.retry_delays)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
+            .field("rate_limit", &self.rate_limit)
             .field("format", &self.format)
             .field("signing", &self.signing)
             .field("success", &self.success)

@@ -210,6 +210,7 @@ impl RecordFields {
                     pause_after: f.pause_after,
                     previous_secrets: f.previous_secrets.clone(),
                     created_ms: f.created_ms,
+                    rate_limit: None,
                 },
             ),
             RecordFields::EndpointState(f) => op.run(

@@ -115,6 +115,14 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
             };
             store.put_pending(lane.id, event, &rec)
         })?;
+        wrote += lane.spill_over_window(|event, due| {
+            let mut rec = DeliveryRecord::implied(event.timestamp_ms());
+            rec.state = crate::store::records::DeliveryState::Waiting {
+                next_attempt: 1,
+                due_ms: due,
+            };
+            store.put_pending(lane.id, event, &rec)
+        })?;
     }
     if wrote > 0 {
         // The keys must be durable before a checkpoint that relies on them.

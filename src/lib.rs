@@ -5,8 +5,9 @@
 //! your customers' endpoints, each in its customer's [tenant](TenantId),
 //! call [`Bus::publish`]; hookbus stores the event in an embedded
 //! [sled] database before it returns, fans it out to the subscribed
-//! endpoints of the event's tenant (never another tenant's), and delivers each endpoint's queue from its own sender threads
-//! with numbered attempts, retries, signatures and a delivery log.
+//! endpoints of the event's tenant (never another tenant's), and delivers
+//! every endpoint's queue from one bounded pool of sender threads with
+//! numbered attempts, retries, signatures and a delivery log.
 //!
 //! ```no_run
 //! use hookbus::{Bus, EndpointConfig, Event};
@@ -201,12 +202,36 @@
 //!
 //! # Threads
 //!
-//! Each endpoint's queue is served by its own sender threads, started when
-//! it has work (up to its `concurrency`, default 2; 1 when ordered) and
-//! stopped after 10 s idle, so a hung endpoint never delays another and
-//! idle endpoints cost nothing. Endpoints with a retry queued keep one
-//! sleeping thread. One janitor thread wakes every 2 s to move the queue
-//! checkpoint (which bounds the work of the next open) and apply retention.
+//! One pool of sender threads serves every endpoint: at most
+//! `sender_threads` (64 by default), started when there is work and ended
+//! after `sender_idle_timeout` (10 s) without, so an idle bus has no sender
+//! thread however many endpoints it has. Endpoints take turns round-robin,
+//! one delivery per turn, within their `concurrency` (2 by default; 1 when
+//! ordered) and optional `rate_limit`: a backlog of a million deliveries at
+//! one endpoint delays another endpoint's first delivery by at most one
+//! turn of each endpoint with work.
+//!
+//! One clock thread wakes endpoints when a retry, a `Retry-After` or a
+//! rate limit falls due: no thread sleeps on behalf of a waiting delivery.
+//!
+//! **Hung endpoints are contained.** An endpoint that has not answered
+//! quickly yet (new since the bus opened) or whose last attempt timed out
+//! or took over 5 s gets one attempt in flight at a time, and all such
+//! endpoints together get at most half of the pool. However many endpoints
+//! hang, the other half keeps serving the endpoints that answer. The
+//! limit: an endpoint that has never answered since the bus opened shares
+//! the slow half, so while many endpoints hang its first delivery can wait
+//! up to one attempt `timeout`.
+//!
+//! **Backlogs live on disk.** Each endpoint keeps at most 1,024 queued
+//! deliveries in memory; the rest stays in the database and is read back
+//! in windows as the queue drains, so an endpoint that is down or paused
+//! for a day costs memory for 1,024 deliveries, not for its backlog, and
+//! `open` reads one window per endpoint before the first delivery goes.
+//!
+//! One janitor thread wakes every 2 s to move the queue checkpoint (which
+//! bounds the work of the next open), move backlogs out of memory and
+//! apply retention.
 //!
 //! # Shutdown
 //!

@@ -237,6 +237,10 @@ pub struct Stats {
     pub failed: u64,
     /// Endpoints paused.
     pub paused_endpoints: usize,
+    /// Sender threads alive now (at most the builder's `sender_threads`).
+    pub sender_threads: usize,
+    /// Sender threads started since the bus opened.
+    pub sender_threads_started: u64,
     /// Every endpoint, in id order.
     pub endpoints: Vec<EndpointStats>,
 }

@@ -283,7 +283,7 @@ impl Bus {
         self.inner.routing.write().remove(id);
         self.inner.shared.lanes.write().remove(&id);
         if let Some(reg) = registry.remove(&id) {
-            self.inner.retired.lock().extend(reg.lane.close());
+            reg.lane.close();
         }
         tracing::info!(endpoint = %id, "endpoint deleted");
         Ok(())
@@ -350,6 +350,7 @@ fn to_record(ep: &Endpoint) -> EndpointRecord {
             .map(|(s, at)| (s.expose().to_string(), time::to_ms(*at)))
             .collect(),
         created_ms: time::to_ms(ep.created_at),
+        rate_limit: c.rate_limit.map(|r| r.get()),
     }
 }
 
@@ -379,6 +380,7 @@ pub(super) fn from_record(
             .map(|v| v.into_iter().map(Duration::from_millis).collect()),
         timeout: r.timeout_ms.map(Duration::from_millis),
         concurrency: r.concurrency,
+        rate_limit: r.rate_limit.and_then(std::num::NonZeroU32::new),
         format: r.format,
         signing: r.signing,
         success: r.success,

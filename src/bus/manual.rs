@@ -27,7 +27,7 @@ impl Bus {
             return Err(Error::EventNotFound(event));
         };
         let _one_at_a_time = self.inner.manual.lock();
-        if lane.holds(event) {
+        if lane.holds(store, event)? {
             return Err(Error::DeliveryInProgress { endpoint, event });
         }
         let now = time::now_ms();
@@ -63,7 +63,7 @@ impl Bus {
         let now = time::now_ms();
         let mut requeued = Vec::new();
         for (event, rec) in store.failed_since(endpoint, time::to_ms(since))? {
-            if lane.holds(event) {
+            if lane.holds(store, event)? {
                 continue;
             }
             let DeliveryState::Failed { attempts } = rec.state else {

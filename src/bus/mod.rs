@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -25,7 +24,7 @@ use crate::janitor::{self, Janitor};
 use crate::routing::{Membership, Routing};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
-use crate::store::{Store, Stored};
+use crate::store::Store;
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -54,8 +53,6 @@ struct Inner {
     /// Every endpoint's tenant, deleted endpoints included.
     members: RwLock<Membership>,
     closed: AtomicBool,
-    /// Threads of deleted endpoints, joined at shutdown.
-    retired: Mutex<Vec<JoinHandle<()>>>,
     janitor: Mutex<Option<Janitor>>,
     /// Serializes the check-then-write of publishes with an idempotency key.
     keyed_publish: Mutex<()>,
@@ -152,8 +149,42 @@ impl Bus {
             }
         }
         recovery.endpoints = registry.len();
+        // Each endpoint's stored queue, one window of it: the rest is read
+        // as the queue drains, so a backlog of millions costs no memory
+        // and no time here.
+        for (id, reg) in &registry {
+            let window = shared.store.pending_window(
+                *id,
+                EventId::from_u128(0),
+                crate::delivery::LANE_WINDOW,
+                |_| false,
+            )?;
+            for item in window.found {
+                match item {
+                    Ok(u) => {
+                        let due = match u.record.state {
+                            DeliveryState::Waiting { due_ms, .. } => due_ms,
+                            _ => 0,
+                        };
+                        reg.lane.restore(u.event, due, false);
+                        recovery.resumed += 1;
+                    }
+                    Err(e) => {
+                        tracing::error!(endpoint = %id, error = %e, "skipping a delivery record that cannot be read");
+                        recovery.corrupt_records += 1;
+                    }
+                }
+            }
+            if let Some(next) = window.next {
+                let more = shared.store.count_pending(*id, next)?;
+                reg.lane.restore_spilled(next, more);
+                recovery.resumed += more;
+            }
+        }
+        // First deliveries of events published since the checkpoint, which
+        // have no key of their own yet.
         let checkpoint = shared.store.checkpoint()?;
-        for item in shared.store.unfinished(checkpoint)? {
+        for item in shared.store.implied_since(checkpoint)? {
             match item {
                 Ok(u) => {
                     // Deliveries to a deleted (or unreadable) endpoint stay
@@ -161,15 +192,11 @@ impl Bus {
                     let Some(reg) = registry.get(&u.endpoint) else {
                         continue;
                     };
-                    let due = match u.record.state {
-                        DeliveryState::Waiting { due_ms, .. } => due_ms,
-                        _ => 0,
-                    };
-                    reg.lane.restore(u.event, due, u.stored == Stored::Implied);
+                    reg.lane.restore(u.event, u.record.created_ms, true);
                     recovery.resumed += 1;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "skipping a delivery record that cannot be read");
+                    tracing::error!(error = %e, "skipping an event record that cannot be read");
                     recovery.corrupt_records += 1;
                 }
             }
@@ -187,6 +214,10 @@ impl Bus {
                 Arc::clone(&reg.lane),
             );
         }
+        crate::delivery::clock::Clock::start(&shared).map_err(|source| Error::Io {
+            action: "starting the retry clock thread",
+            source,
+        })?;
         for reg in registry.values() {
             reg.lane.start(&shared);
         }
@@ -207,7 +238,6 @@ impl Bus {
                 routing: RwLock::new(routing),
                 members: RwLock::new(members),
                 closed: AtomicBool::new(false),
-                retired: Mutex::new(Vec::new()),
                 janitor: Mutex::new(Some(janitor)),
                 keyed_publish: Mutex::new(()),
                 manual: Mutex::new(()),
@@ -330,7 +360,7 @@ impl Bus {
         drop(keyed);
         if let Err(e) = written.and_then(|()| shared.store.commit()) {
             for lane in &lanes {
-                lane.cancel(id);
+                lane.cancel(shared, id);
             }
             let event = Event {
                 event_type: record.event_type,
@@ -432,30 +462,19 @@ impl Inner {
             return Ok(());
         }
         self.shared.stop();
-        let mut panics = self.shared.panics();
+        let mut panics = 0;
         if let Some(mut j) = self.janitor.lock().take() {
             panics += usize::from(j.stop());
         }
-        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.retired.lock());
         for reg in self.registry.read().values() {
-            handles.extend(reg.lane.close());
+            reg.lane.close();
         }
-        // The timeout is bounded at open; should the clock's range still
-        // be exceeded, waiting without a deadline is what was asked for.
+        if self.shared.clock.stop() {
+            panics += 1;
+        }
         let deadline = Instant::now().checked_add(self.shared.config.shutdown_timeout);
-        let mut left_running = 0;
-        for handle in handles {
-            // JoinHandle has no timed join: wait in short naps, bounded by
-            // the shutdown timeout. Only shutdown does this.
-            while !handle.is_finished() && deadline.is_none_or(|d| Instant::now() < d) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if !handle.is_finished() {
-                left_running += 1;
-            } else if handle.join().is_err() {
-                panics += 1;
-            }
-        }
+        let left_running = self.shared.pool.stop(deadline);
+        panics += self.shared.panics();
         if left_running > 0 {
             tracing::warn!(
                 threads = left_running,

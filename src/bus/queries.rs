@@ -94,7 +94,7 @@ impl Bus {
                 let Some(lane) = self.lane_of(endpoint) else {
                     return Ok(Page::new(Vec::new(), None));
                 };
-                let events = lane.queued_after(after, limit);
+                let events = lane.queued_after(store, after, limit)?;
                 // The cursor is the last event looked at, even if its
                 // delivery finished (and left this listing) meanwhile.
                 let next = (events.len() == limit)
@@ -232,6 +232,8 @@ impl Bus {
         let mut out = Stats {
             published: shared.published.load(std::sync::atomic::Ordering::Relaxed),
             commit_flushes: shared.store.commit_flushes(),
+            sender_threads: shared.pool.threads(),
+            sender_threads_started: shared.pool.threads_started(),
             ..Stats::default()
         };
         for (id, reg) in self.inner.registry.read().iter() {

@@ -19,6 +19,9 @@ use crate::store::{implied_delivery, Store, Stored};
 use crate::tenant::{Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage};
 use crate::time;
 
+/// Queued deliveries cancelled per step of a tenant deletion.
+const CANCEL_BATCH: usize = 4096;
+
 impl Bus {
     /// The endpoints of a tenant, in id order. Empty for a tenant with none.
     pub fn tenant_endpoints(&self, tenant: &TenantId) -> Vec<Endpoint> {
@@ -148,12 +151,11 @@ impl Bus {
                 deleted_ms: now,
             })?;
             let mut lanes: Vec<Arc<Lane>> = Vec::new();
-            let mut retired = self.inner.retired.lock();
             for id in ids {
                 routing.remove(id);
                 shared.lanes.write().remove(&id);
                 if let Some(reg) = registry.remove(&id) {
-                    retired.extend(reg.lane.close());
+                    reg.lane.close();
                     lanes.push(reg.lane);
                 }
             }
@@ -166,8 +168,16 @@ impl Bus {
         };
         for lane in &lanes {
             store.remove_endpoint_settings(lane.id)?;
-            let queued = lane.queued_after(None, usize::MAX);
-            report.cancelled += store.cancel_deliveries(lane.id, queued, now)?;
+            // In batches: a queue spilled to storage may be long.
+            let mut after = None;
+            loop {
+                let queued = lane.queued_after(store, after, CANCEL_BATCH)?;
+                let Some(last) = queued.last().copied() else {
+                    break;
+                };
+                after = Some(last);
+                report.cancelled += store.cancel_deliveries(lane.id, queued, now)?;
+            }
         }
         store.commit()?;
         store.finish_tenant_deletion(seq)?;

@@ -1,20 +1,26 @@
-//! A lane: one endpoint's queue and its sender threads.
+//! A lane: one endpoint's queue, and the rules for starting its next
+//! delivery (due time, concurrency, order, rate limit). Lanes own no
+//! threads: a lane with something to start queues itself on the
+//! [pool](super::pool), and one with something due later asks the
+//! [clock](super::clock) to wake it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
+use super::pool::SLOW_ATTEMPT;
 use super::{sender, Route, Shared};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
+use crate::http::HttpOutcome;
+use crate::log::ErrorKind;
 use crate::stats::Counters;
-use crate::store::records::{EndpointStateRecord, Mode};
+use crate::store::records::{DeliveryState, EndpointStateRecord, Mode};
+use crate::store::Store;
 use crate::time::{self, now_ms};
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
@@ -36,25 +42,55 @@ struct Slot {
     implied: bool,
 }
 
+/// Queued deliveries a lane keeps in memory; past this, the janitor moves
+/// the newest ones out to storage (a `p` key each) and the lane reads them
+/// back in windows of half this size as it drains. Bounds a lane's memory
+/// at roughly 100 KiB however long its backlog.
+pub(crate) const LANE_WINDOW: usize = 1024;
+
+/// Keys written per lock hold when a backlog is moved out of memory.
+const EVICT_CHUNK: usize = 4096;
+
 #[derive(Default)]
 struct LaneState {
-    /// Every queued delivery, by event id (publish order).
+    /// The head of the queue: deliveries in memory below `spill_from` (all
+    /// of them when nothing is spilled), by event id (publish order).
     pending: BTreeMap<EventId, Slot>,
     /// The same deliveries by (due, event): the order unordered lanes take them.
     by_due: BTreeSet<(u64, EventId)>,
+    /// Deliveries in memory at or above `spill_from`: published (or
+    /// requeued) after part of the backlog was spilled. They wait until the
+    /// refills reach them, so the queue still goes out oldest first.
+    tail: BTreeMap<EventId, Slot>,
+    /// Set while part of the queue lives only in storage: every queued
+    /// delivery from this event on is in `tail` or stored under `p`.
+    spill_from: Option<EventId>,
+    /// How many deliveries are in storage only.
+    spilled: usize,
     /// Deliveries being attempted, and whether each is implied.
     in_flight: BTreeMap<EventId, bool>,
-    /// Sender threads alive.
-    workers: usize,
-    /// Of those, threads blocked waiting for work.
-    idle: usize,
     /// Set when the endpoint is deleted or the bus shuts down.
     closed: bool,
-    handles: Vec<JoinHandle<()>>,
+    /// In the pool's ready queue: set by `poke`, cleared by the worker
+    /// that takes the lane, so a lane is queued at most once.
+    scheduled: bool,
+    /// The earliest wake-up asked of the clock and not yet fired.
+    wake_at: Option<u64>,
+    /// Rate limit: the earliest start of the next attempt (µs since the
+    /// epoch).
+    next_start_us: u64,
 }
 
 impl LaneState {
     fn insert(&mut self, event: EventId, slot: Slot) {
+        if self.spill_from.is_some_and(|lo| event >= lo) {
+            self.tail.insert(event, slot);
+            return;
+        }
+        self.insert_head(event, slot);
+    }
+
+    fn insert_head(&mut self, event: EventId, slot: Slot) {
         if let Some(old) = self.pending.insert(event, slot) {
             self.by_due.remove(&(old.due, event));
         }
@@ -62,31 +98,74 @@ impl LaneState {
     }
 
     fn remove(&mut self, event: EventId) -> Option<Slot> {
+        if let Some(slot) = self.tail.remove(&event) {
+            return Some(slot);
+        }
         let slot = self.pending.remove(&event)?;
         self.by_due.remove(&(slot.due, event));
         Some(slot)
     }
 
-    /// Queued and in flight, for the gauges: nothing once closed, when the
-    /// deliveries left are no longer this process's to send.
+    fn contains(&self, event: EventId) -> bool {
+        self.pending.contains_key(&event)
+            || self.tail.contains_key(&event)
+            || self.in_flight.contains_key(&event)
+    }
+
+    fn in_memory(&self) -> usize {
+        self.pending.len() + self.tail.len()
+    }
+
+    /// Queued (in memory or spilled) and in flight, for the gauges:
+    /// nothing once closed, when the deliveries left are no longer this
+    /// process's to send.
     fn gauged(&self) -> (usize, usize) {
         if self.closed {
             (0, 0)
         } else {
-            (self.pending.len(), self.in_flight.len())
+            (self.in_memory() + self.spilled, self.in_flight.len())
         }
     }
+
+    /// The spill now starts at `from` (or is gone): tail entries below it
+    /// join the head.
+    fn move_spill(&mut self, from: Option<EventId>) {
+        self.spill_from = from;
+        let joining = match from {
+            Some(lo) => {
+                let keep = self.tail.split_off(&lo);
+                std::mem::replace(&mut self.tail, keep)
+            }
+            None => std::mem::take(&mut self.tail),
+        };
+        for (event, slot) in joining {
+            self.insert_head(event, slot);
+        }
+    }
+}
+
+/// What a lane can do now.
+enum Start {
+    /// Start a delivery now.
+    Now,
+    /// Nothing before this time (ms since the epoch).
+    Later(u64),
+    /// Nothing until something changes (an attempt ends, a publish, a
+    /// resume), which pokes the lane.
+    Idle,
 }
 
 pub(crate) struct Lane {
     pub(crate) id: EndpointId,
     route: RwLock<Arc<Route>>,
     state: Mutex<LaneState>,
-    wake: Condvar,
     /// Mirrors `health.mode == Active`, read by every sender loop.
     active: AtomicBool,
     /// Mirrors `health.mode != Disabled`, read by every publish.
     receiving: AtomicBool,
+    /// The endpoint answered its last attempt quickly (see the pool's docs
+    /// on hung endpoints). A new lane is unproven.
+    proven: AtomicBool,
     /// The endpoint's state; changes are made (and written) under this lock.
     pub(crate) health: Mutex<EndpointStateRecord>,
     /// What was last written of it.
@@ -106,9 +185,9 @@ impl Lane {
             id,
             route: RwLock::new(Arc::new(route)),
             state: Mutex::new(LaneState::default()),
-            wake: Condvar::new(),
             active: AtomicBool::new(health.mode == Mode::Active),
             receiving: AtomicBool::new(health.mode != Mode::Disabled),
+            proven: AtomicBool::new(false),
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
             counters: Counters::new(id, per_endpoint_metrics),
@@ -119,16 +198,15 @@ impl Lane {
         self.route.read().clone()
     }
 
-    /// Replaces the settings and wakes the senders to apply them.
+    /// Replaces the settings and applies them to what is queued.
     pub(crate) fn set_route(self: &Arc<Self>, shared: &Arc<Shared>, route: Route) {
         *self.route.write() = Arc::new(route);
         let mut st = self.state.lock();
-        self.wake.notify_all();
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
     }
 
     /// Changes the stored state (mode, health) with `change`, writes it,
-    /// and starts or holds the senders to match. Not yet durable: callers
+    /// and starts or holds the queue to match. Not yet durable: callers
     /// that must, commit.
     pub(crate) fn update_health(
         self: &Arc<Self>,
@@ -155,7 +233,7 @@ impl Lane {
         let (updated, woke) = updated;
         if woke {
             let mut st = self.state.lock();
-            self.kick(shared, &mut st);
+            self.poke(shared, &mut st);
         }
         Ok(updated)
     }
@@ -192,7 +270,7 @@ impl Lane {
     /// The publish is durable: the delivery may go.
     pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due_ms: u64) {
         let mut st = self.state.lock();
-        if st.pending.contains_key(&event) {
+        if st.pending.contains_key(&event) || st.tail.contains_key(&event) {
             st.insert(
                 event,
                 Slot {
@@ -200,20 +278,20 @@ impl Lane {
                     implied: true,
                 },
             );
-            self.kick(shared, &mut st);
+            self.poke(shared, &mut st);
         }
     }
 
     /// The publish failed: forget the reservation.
-    pub(crate) fn cancel(&self, event: EventId) {
+    pub(crate) fn cancel(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId) {
         let mut st = self.state.lock();
         st.remove(event);
         self.report(&st);
-        // An ordered lane may have been waiting behind it.
-        self.wake.notify_all();
+        // An ordered lane may have been held back by it.
+        self.poke(shared, &mut st);
     }
 
-    /// Queues a delivery found at open. Senders start with [`Lane::start`].
+    /// Queues a delivery found at open. The lane starts with [`Lane::start`].
     pub(crate) fn restore(&self, event: EventId, due_ms: u64, implied: bool) {
         self.state.lock().insert(
             event,
@@ -228,7 +306,7 @@ impl Lane {
         let mut st = self.state.lock();
         // Restored deliveries are counted once, here.
         self.report(&st);
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
     }
 
     /// Queues a delivery for an attempt at `due_ms` (a retry, a resend).
@@ -248,21 +326,36 @@ impl Lane {
             },
         );
         self.report(&st);
-        // A waiting thread may be sleeping towards a later retry.
-        self.wake.notify_one();
-        self.kick(shared, &mut st);
+        self.poke(shared, &mut st);
     }
 
-    /// Deliveries queued or waiting for a retry, and in flight.
+    /// The clock fired for this lane.
+    pub(crate) fn on_clock(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let mut st = self.state.lock();
+        if st.wake_at.is_some_and(|at| at <= now_ms()) {
+            st.wake_at = None;
+        }
+        self.poke(shared, &mut st);
+    }
+
+    /// Deliveries queued or waiting for a retry (in memory or spilled to
+    /// storage), and in flight.
     pub(crate) fn depth(&self) -> (usize, usize) {
         let st = self.state.lock();
-        (st.pending.len(), st.in_flight.len())
+        (st.in_memory() + st.spilled, st.in_flight.len())
     }
 
-    /// Whether a delivery is queued or in flight here.
-    pub(crate) fn holds(&self, event: EventId) -> bool {
+    /// Whether a delivery is queued or in flight here, looking in storage
+    /// for the part of the queue spilled there.
+    pub(crate) fn holds(&self, store: &Store, event: EventId) -> Result<bool> {
         let st = self.state.lock();
-        st.pending.contains_key(&event) || st.in_flight.contains_key(&event)
+        if st.contains(event) {
+            return Ok(true);
+        }
+        if st.spill_from.is_some_and(|lo| event >= lo) {
+            return store.has_pending_key(self.id, event);
+        }
+        Ok(false)
     }
 
     /// The oldest delivery queued or in flight.
@@ -270,31 +363,54 @@ impl Lane {
         let st = self.state.lock();
         let queued = st.pending.keys().next().copied();
         let flying = st.in_flight.keys().next().copied();
-        queued.into_iter().chain(flying).min()
+        // The spill starts at a stored delivery, and the tail lies above it.
+        let later = st.spill_from.or_else(|| st.tail.keys().next().copied());
+        queued.into_iter().chain(flying).chain(later).min()
     }
 
-    /// Queued and in-flight deliveries, oldest first, after `after`.
-    pub(crate) fn queued_after(&self, after: Option<EventId>, limit: usize) -> Vec<EventId> {
+    /// Queued and in-flight deliveries, oldest first, after `after`,
+    /// including the part of the queue spilled to storage.
+    pub(crate) fn queued_after(
+        &self,
+        store: &Store,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<EventId>> {
         let st = self.state.lock();
         let mut all: Vec<EventId> = st
             .pending
             .keys()
+            .chain(st.tail.keys())
             .chain(st.in_flight.keys())
             .copied()
             .filter(|e| after.is_none_or(|a| *e > a))
             .collect();
+        if let Some(lo) = st.spill_from {
+            let from = after.map_or(lo, |a| {
+                lo.max(EventId::from_u128(a.as_u128().saturating_add(1)))
+            });
+            let window = store.pending_window(self.id, from, limit, |e| st.contains(e))?;
+            all.extend(
+                window
+                    .found
+                    .into_iter()
+                    .filter_map(|u| u.ok().map(|u| u.event)),
+            );
+        }
         all.sort_unstable();
+        all.dedup();
         all.truncate(limit);
-        all
+        Ok(all)
     }
 
     /// The oldest delivery that has no key of its own yet. The queue
-    /// checkpoint may not pass it.
+    /// checkpoint may not pass it. (Spilled deliveries all have keys.)
     pub(crate) fn oldest_implied(&self) -> Option<EventId> {
         let st = self.state.lock();
         let queued = st.pending.iter().find(|(_, s)| s.implied).map(|(e, _)| *e);
+        let tail = st.tail.iter().find(|(_, s)| s.implied).map(|(e, _)| *e);
         let flying = st.in_flight.iter().find(|(_, i)| **i).map(|(e, _)| *e);
-        queued.into_iter().chain(flying).min()
+        queued.into_iter().chain(tail).chain(flying).min()
     }
 
     /// Gives implied deliveries of events published before `before_ms`
@@ -311,6 +427,7 @@ impl Lane {
         let stale: Vec<(EventId, Slot)> = st
             .pending
             .iter()
+            .chain(st.tail.iter())
             .filter(|(e, s)| s.implied && s.due != RESERVED && e.timestamp_ms() < before_ms)
             .take(at_most)
             .map(|(e, s)| (*e, *s))
@@ -328,171 +445,280 @@ impl Lane {
         Ok(stale.len())
     }
 
-    /// Stops the lane's threads after their current attempt; returns them to
-    /// be joined. Queued deliveries stay in the store.
-    pub(crate) fn close(&self) -> Vec<JoinHandle<()>> {
+    /// Moves the newest queued deliveries out of memory while the lane
+    /// holds more than [`LANE_WINDOW`]: each gets a `p` key (implied ones
+    /// are written now; others have theirs) and is read back when the
+    /// queue drains to it. The caller commits before moving the queue
+    /// checkpoint past deliveries moved out here. Returns how many keys it
+    /// wrote.
+    pub(crate) fn spill_over_window(
+        &self,
+        mut write: impl FnMut(EventId, u64) -> Result<()>,
+    ) -> Result<usize> {
+        let mut wrote = 0;
+        loop {
+            let mut st = self.state.lock();
+            let excess = st.in_memory().saturating_sub(LANE_WINDOW);
+            if excess == 0 {
+                return Ok(wrote);
+            }
+            // The newest first, never one whose publish is not durable yet.
+            let out: Vec<(EventId, Slot)> = st
+                .tail
+                .iter()
+                .rev()
+                .chain(st.pending.iter().rev())
+                .filter(|(_, s)| s.due != RESERVED)
+                .take(excess.min(EVICT_CHUNK))
+                .map(|(e, s)| (*e, *s))
+                .collect();
+            if out.is_empty() {
+                return Ok(wrote);
+            }
+            let mut lowest = st.spill_from;
+            for (event, slot) in &out {
+                if slot.implied {
+                    write(*event, slot.due)?;
+                    wrote += 1;
+                }
+                st.remove(*event);
+                st.spilled += 1;
+                lowest = Some(lowest.map_or(*event, |l| l.min(*event)));
+            }
+            // Head entries at or above the new start of the spill (held
+            // back ones) become tail.
+            if let Some(lo) = lowest {
+                let moved = st.pending.split_off(&lo);
+                for (event, slot) in moved {
+                    st.by_due.remove(&(slot.due, event));
+                    st.tail.insert(event, slot);
+                }
+                st.spill_from = Some(lo);
+            }
+        }
+    }
+
+    /// Notes, at open, that the queue goes on in storage from `from` with
+    /// `count` more deliveries.
+    pub(crate) fn restore_spilled(&self, from: EventId, count: usize) {
+        let mut st = self.state.lock();
+        st.spilled = count;
+        st.spill_from = Some(from);
+        let moved = st.pending.split_off(&from);
+        for (event, slot) in moved {
+            st.by_due.remove(&(slot.due, event));
+            st.tail.insert(event, slot);
+        }
+    }
+
+    /// Reads the next window of the spilled queue back into memory when
+    /// the head runs low.
+    fn refill(&self, shared: &Arc<Shared>, st: &mut LaneState) {
+        let Some(lo) = st.spill_from else { return };
+        if st.pending.len() >= LANE_WINDOW / 4 {
+            return;
+        }
+        let window = {
+            let held = &*st;
+            shared
+                .store
+                .pending_window(self.id, lo, LANE_WINDOW / 2, |e| held.contains(e))
+        };
+        let window = match window {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(endpoint = %self.id, error = %e, "cannot read the stored queue; trying again in 1 s");
+                let at = now_ms().saturating_add(1000);
+                if st.wake_at.is_none_or(|w| at < w) {
+                    st.wake_at = Some(at);
+                    shared.clock.wake_at(at, self.id);
+                }
+                return;
+            }
+        };
+        for found in window.found {
+            st.spilled = st.spilled.saturating_sub(1);
+            match found {
+                Ok(u) => {
+                    let due = match u.record.state {
+                        DeliveryState::Waiting { due_ms, .. } => due_ms,
+                        _ => 0,
+                    };
+                    st.insert_head(
+                        u.event,
+                        Slot {
+                            due,
+                            implied: false,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = %self.id, error = %e, "skipping a stored delivery that cannot be read");
+                }
+            }
+        }
+        if window.next.is_none() {
+            st.spilled = 0;
+        }
+        st.move_spill(window.next);
+    }
+
+    /// Stops starting deliveries: attempts in flight finish, queued ones
+    /// stay in the store.
+    pub(crate) fn close(&self) {
         let mut st = self.state.lock();
         st.closed = true;
         self.report(&st);
-        self.wake.notify_all();
-        std::mem::take(&mut st.handles)
     }
 
-    /// Makes sure a thread will pick up the work: wakes an idle one, or
-    /// starts one if the endpoint's concurrency allows.
-    fn kick(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
-        if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
-            return;
-        }
-        if st.pending.is_empty() {
-            return;
-        }
-        if st.idle > 0 {
-            self.wake.notify_one();
-            return;
-        }
-        if st.workers >= self.route.read().concurrency {
-            return;
-        }
-        reap(shared, &mut st.handles);
-        let lane = Arc::clone(self);
-        let shared_for_thread = Arc::clone(shared);
-        let spawned = thread::Builder::new()
-            .name(format!("hookbus-send-{}", self.id))
-            .spawn(move || lane.work(&shared_for_thread));
-        match spawned {
-            Ok(handle) => {
-                st.workers += 1;
-                st.handles.push(handle);
-            }
-            // The work stays queued; the next push or retry tries again.
-            Err(e) => {
-                tracing::error!(endpoint = %self.id, error = %e, "cannot start a sender thread")
-            }
-        }
+    /// Records how the endpoint answered an attempt: quickly (proven), or
+    /// by timing out or slowly (unproven: one attempt at a time, within the
+    /// pool's share for such endpoints).
+    pub(crate) fn observe(&self, outcome: &HttpOutcome) {
+        let timed_out = matches!(outcome.error, Some((ErrorKind::Timeout, _)));
+        let proven = !timed_out && outcome.duration < SLOW_ATTEMPT;
+        self.proven.store(proven, Ordering::SeqCst);
     }
 
-    fn work(self: Arc<Self>, shared: &Arc<Shared>) {
-        let _guard = WorkerGuard(&self);
-        while let Some((event, implied)) = self.next_job(shared) {
-            // More may be waiting: let another sender start on them, so a
-            // backlog goes out at the endpoint's full concurrency.
-            self.kick(shared, &mut self.state.lock());
-            // `deliver` turns a panic inside an attempt into a logged,
-            // failed attempt. This catch is the last line only: should its
-            // own logging unwind, the delivery stays queued (its stored
-            // state intact) and is looked at again much later.
-            let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
-                sender::deliver(shared, &self, event, implied)
-            }))
-            .unwrap_or_else(|_| {
-                shared.note_panic();
-                Some(sender::Requeue {
-                    due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
-                    implied,
-                })
-            });
-            // Out of flight and back in the queue in one step, so no other
-            // sender can take it in between.
-            let mut st = self.state.lock();
-            st.in_flight.remove(&event);
-            if let Some(r) = requeue {
-                st.insert(
-                    event,
-                    Slot {
-                        due: due(r.due_ms),
-                        implied: r.implied,
-                    },
-                );
+    pub(crate) fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::SeqCst)
+    }
+
+    /// Makes sure the lane's next delivery will be started: queues the
+    /// lane on the pool if one may start now, or asks the clock to wake it
+    /// when one may. Called with the lane's lock held, after every change.
+    fn poke(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
+        if st.scheduled || st.closed || shared.is_stopping() {
+            return;
+        }
+        if !self.active.load(Ordering::SeqCst) {
+            return;
+        }
+        self.refill(shared, st);
+        match self.startable(st) {
+            Start::Now => {
+                st.scheduled = true;
+                shared.pool.push(shared, Arc::clone(self), self.is_proven());
             }
-            self.report(&st);
-            // Another sender may be sleeping towards a later time, or (on an
-            // ordered lane) waiting for this one to finish.
-            self.wake.notify_one();
+            Start::Later(at) => {
+                if st.wake_at.is_none_or(|w| at < w) {
+                    st.wake_at = Some(at);
+                    shared.clock.wake_at(at, self.id);
+                }
+            }
+            Start::Idle => {}
         }
     }
 
-    /// Picks the delivery to attempt now, if any; otherwise the time the
-    /// next one is due (`None`: nothing scheduled, wait for a wake-up).
-    fn pick(&self, st: &mut LaneState, now: u64) -> Result<(EventId, bool), Option<u64>> {
-        let (due, event) = if self.route.read().ordered {
-            // Strict publish order: only the oldest may go, and only when
-            // nothing is in flight.
-            if !st.in_flight.is_empty() {
-                return Err(None);
-            }
-            match st.pending.first_key_value() {
-                Some((event, slot)) => (slot.due, *event),
-                None => return Err(None),
-            }
+    /// Whether a delivery may start now, and if not, when.
+    fn startable(&self, st: &LaneState) -> Start {
+        let route = self.route.read();
+        let limit = if route.ordered || !self.is_proven() {
+            1
         } else {
-            match st.by_due.first() {
-                Some(&(due, event)) => (due, event),
-                None => return Err(None),
-            }
+            route.concurrency
         };
+        if st.in_flight.len() >= limit {
+            return Start::Idle;
+        }
+        let due = if route.ordered {
+            // Strict publish order: only the oldest may go.
+            st.pending.first_key_value().map(|(_, s)| s.due)
+        } else {
+            st.by_due.first().map(|(due, _)| *due)
+        };
+        let Some(due) = due else { return Start::Idle };
         if due == RESERVED {
-            return Err(None);
+            return Start::Idle;
         }
-        if due > now {
-            return Err(Some(due));
+        let now = now_ms();
+        let rate_ready_ms = st.next_start_us.div_ceil(1000);
+        let at = due.max(if st.next_start_us > now_us() {
+            rate_ready_ms
+        } else {
+            0
+        });
+        if at > now {
+            Start::Later(at)
+        } else {
+            Start::Now
         }
-        let slot = st.remove(event).is_none_or(|s| s.implied);
-        st.in_flight.insert(event, slot);
-        self.report(st);
-        Ok((event, slot))
     }
 
-    /// Blocks until a delivery may be attempted. Returns `None`, with the
-    /// thread already counted out, when the lane closes or stays idle for
-    /// `sender_idle_timeout`.
-    fn next_job(&self, shared: &Shared) -> Option<(EventId, bool)> {
-        let mut st = self.state.lock();
-        let idle_since = Instant::now();
-        loop {
-            if st.closed || shared.is_stopping() {
-                st.workers -= 1;
-                return None;
-            }
-            let now = now_ms();
-            let mut next_due = None;
-            if self.active.load(Ordering::SeqCst) {
-                match self.pick(&mut st, now) {
-                    Ok(job) => return Some(job),
-                    Err(due) => next_due = due,
-                }
-            }
-            let wait = match next_due {
-                Some(due) => Duration::from_millis(due.saturating_sub(now)),
-                None => {
-                    let left = shared
-                        .config
-                        .sender_idle_timeout
-                        .saturating_sub(idle_since.elapsed());
-                    if left.is_zero() {
-                        st.workers -= 1;
-                        return None;
-                    }
-                    left
-                }
-            };
-            st.idle += 1;
-            self.wake.wait_for(&mut st, wait);
-            st.idle -= 1;
+    /// Takes the delivery to start now, if there is one.
+    fn take(&self, st: &mut LaneState) -> Option<(EventId, bool)> {
+        if !matches!(self.startable(st), Start::Now) {
+            return None;
         }
+        let route = self.route.read();
+        let event = if route.ordered {
+            *st.pending.first_key_value()?.0
+        } else {
+            st.by_due.first()?.1
+        };
+        if let Some(per_second) = route.rate_limit {
+            let interval = 1_000_000 / u64::from(per_second.get());
+            st.next_start_us = st.next_start_us.max(now_us()).saturating_add(interval);
+        }
+        let implied = st.remove(event).is_none_or(|s| s.implied);
+        st.in_flight.insert(event, implied);
+        self.report(st);
+        Some((event, implied))
+    }
+
+    /// A pool worker's turn: starts one delivery, if one may start now,
+    /// and makes the attempt.
+    pub(crate) fn run_one(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let job = {
+            let mut st = self.state.lock();
+            st.scheduled = false;
+            if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
+                return;
+            }
+            let job = self.take(&mut st);
+            // Back in the queue behind the other lanes if another may start
+            // too: that is what makes the pool round-robin.
+            self.poke(shared, &mut st);
+            job
+        };
+        let Some((event, implied)) = job else { return };
+        // `deliver` turns a panic inside an attempt into a logged, failed
+        // attempt. This catch is the last line only: should its own
+        // logging unwind, the delivery stays queued (its stored state
+        // intact) and is looked at again much later.
+        let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
+            sender::deliver(shared, self, event, implied)
+        }))
+        .unwrap_or_else(|_| {
+            shared.note_panic();
+            Some(sender::Requeue {
+                due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
+                implied,
+            })
+        });
+        // Out of flight and back in the queue in one step, so no other
+        // worker can take it in between.
+        let mut st = self.state.lock();
+        st.in_flight.remove(&event);
+        if let Some(r) = requeue {
+            st.insert(
+                event,
+                Slot {
+                    due: due(r.due_ms),
+                    implied: r.implied,
+                },
+            );
+        }
+        self.report(&st);
+        self.poke(shared, &mut st);
     }
 }
 
-/// Counts a thread out if it unwinds from a panic in the middle of a
-/// delivery (a normal exit is counted out by `next_job`).
-struct WorkerGuard<'a>(&'a Lane);
-
-impl Drop for WorkerGuard<'_> {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            self.0.state.lock().workers -= 1;
-        }
-    }
+/// Microseconds since the Unix epoch, for the rate limit's spacing.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 
 /// How stale the stored last-success and last-failure times may get: a
@@ -512,18 +738,4 @@ fn worth_writing(stored: &EndpointStateRecord, next: &EndpointStateRecord) -> bo
         || stored.consecutive_failed_deliveries != next.consecutive_failed_deliveries
         || drifted(stored.last_success_ms, next.last_success_ms)
         || drifted(stored.last_failure_ms, next.last_failure_ms)
-}
-
-/// Joins threads that have finished, counting the ones that panicked.
-fn reap(shared: &Shared, handles: &mut Vec<JoinHandle<()>>) {
-    let mut i = 0;
-    while i < handles.len() {
-        if handles[i].is_finished() {
-            if handles.swap_remove(i).join().is_err() {
-                shared.note_panic();
-            }
-        } else {
-            i += 1;
-        }
-    }
 }

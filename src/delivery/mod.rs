@@ -1,36 +1,38 @@
-//! Delivery: the per-endpoint queues, their sender threads and the retry clock.
+//! Delivery: the per-endpoint queues, the shared sender pool and the retry
+//! clock.
 //!
 //! # Threading model
 //!
 //! Every endpoint has a [`Lane`]: an in-memory queue of its pending
-//! deliveries (ordered by event id, which is publish order) and a set of
-//! scheduled retries. A lane starts sender threads only when it has work, up
-//! to the endpoint's `concurrency` (default 2), and a thread exits after
-//! `sender_idle_timeout` (default 10 s) with nothing ready and no retry
-//! scheduled. Idle threads block on the lane's condition variable; a thread
-//! waiting for a retry sleeps until exactly that moment. So an idle endpoint
-//! costs no thread and no CPU, and a hung endpoint holds only its own
-//! threads: no other lane ever waits for it.
+//! deliveries (ordered by event id, which is publish order). Lanes own no
+//! threads. A bounded [`pool`] of sender threads (`sender_threads`, 64 by
+//! default) serves every lane round-robin, one delivery per turn, within
+//! each endpoint's `concurrency` (2 by default; 1 on ordered endpoints) and
+//! optional rate limit. One [`clock`] thread wakes lanes whose next delivery
+//! is due later (retries, `Retry-After`, rate limits): no thread sleeps on
+//! behalf of a waiting delivery. Pool threads start on demand and end after
+//! `sender_idle_timeout` (10 s) without work, so an idle bus has none.
 //!
-//! The limit: each endpoint with work holds up to `concurrency` threads,
-//! including endpoints whose only work is a retry due later. 1,000 busy
-//! endpoints at concurrency 2 means up to 2,000 mostly sleeping threads.
+//! Endpoints that time out are contained: see [`pool`] for the rule.
 //!
 //! The stored delivery record is the truth; lanes are rebuilt from it at
 //! open. See [`sender`] for the order of writes around an attempt.
 
+pub(crate) mod clock;
 mod lane;
+pub(crate) mod pool;
 mod retry;
 mod sender;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
 
-pub(crate) use lane::Lane;
+pub(crate) use lane::{Lane, LANE_WINDOW};
 pub(crate) use retry::RetryPolicy;
 pub(crate) use sender::test_send;
 
@@ -52,6 +54,10 @@ pub(crate) struct Shared {
     /// Every endpoint's lane; changed only with the bus's registry lock held.
     pub(crate) lanes: RwLock<BTreeMap<EndpointId, Arc<Lane>>>,
     pub(crate) notices: Notices,
+    /// The sender threads every lane shares.
+    pub(crate) pool: Arc<pool::Pool>,
+    /// The one retry clock.
+    pub(crate) clock: clock::Clock,
     pub(crate) published: AtomicU64,
     stopping: AtomicBool,
     panics: AtomicUsize,
@@ -60,6 +66,11 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(store: Store, http: HttpClient, config: Config, ids: IdGenerator) -> Self {
         Shared {
+            pool: Arc::new(pool::Pool::new(
+                config.sender_threads,
+                config.sender_idle_timeout,
+            )),
+            clock: clock::Clock::new(),
             http,
             store,
             config,
@@ -85,7 +96,7 @@ impl Shared {
     }
 
     pub(crate) fn panics(&self) -> usize {
-        self.panics.load(Ordering::SeqCst)
+        self.panics.load(Ordering::SeqCst) + self.pool.panics()
     }
 }
 
@@ -103,6 +114,8 @@ pub(crate) struct Route {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) concurrency: usize,
+    /// At most this many attempts start per second.
+    pub(crate) rate_limit: Option<NonZeroU32>,
     pub(crate) ordered: bool,
     pub(crate) pause_after: Option<u32>,
 }
@@ -140,6 +153,7 @@ impl Route {
             } else {
                 c.concurrency.unwrap_or(config.concurrency) as usize
             },
+            rate_limit: c.rate_limit,
             ordered: c.ordered,
             pause_after: c.pause_after.unwrap_or(config.pause_after),
         }

@@ -252,6 +252,7 @@ fn try_deliver(
     let _span =
         tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
     let mut outcome = send(shared, lane.id, route, event_id, &event, attempt);
+    lane.observe(&outcome);
     progress.status = outcome.status;
     judge(route, &mut outcome);
     tracing::debug!(

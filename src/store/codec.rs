@@ -63,6 +63,18 @@ pub(crate) fn body<T: DeserializeOwned>(rest: &[u8]) -> Result<T, String> {
     Ok(value)
 }
 
+/// Decodes an older record body whose layout is the current one without
+/// its trailing fields, by appending the encoding of their defaults.
+pub(crate) fn body_with_defaults<T: DeserializeOwned>(
+    rest: &[u8],
+    defaults: &impl Serialize,
+) -> Result<T, String> {
+    let mut bytes = rest.to_vec();
+    bincode::serde::encode_into_std_write(defaults, &mut bytes, bincode::config::standard())
+        .map_err(|e| e.to_string())?;
+    body(&bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
+mod queue;
 pub(crate) mod records;
 #[cfg(test)]
 mod stored_format;
@@ -56,7 +57,6 @@ pub(crate) struct Unfinished {
     pub(crate) endpoint: EndpointId,
     pub(crate) event: EventId,
     pub(crate) record: DeliveryRecord,
-    pub(crate) stored: Stored,
 }
 
 /// Where a delivery's state was read from.
@@ -393,66 +393,6 @@ impl Store {
             self.put_delivery(ep, ev, delivery, was)?;
         }
         Ok(())
-    }
-
-    /// Every unfinished delivery: the `p` keys, then the implied first
-    /// deliveries of events from `checkpoint` on that have no key yet.
-    /// Undecodable records are returned as errors to report and skip.
-    pub(crate) fn unfinished(&self, checkpoint: EventId) -> Result<Vec<Result<Unfinished>>> {
-        let mut out = Vec::new();
-        for item in self.db.scan_prefix([keys::PENDING]) {
-            let (k, v) = item.db()?;
-            let (Some(ep), Some(ev)) = (keys::u64_at(&k, 1), keys::u128_at(&k, 9)) else {
-                out.push(Err(corrupt_key("delivery", &k)));
-                continue;
-            };
-            let (ep, ev) = (EndpointId(ep), EventId::from_u128(ev));
-            if self.db.contains_key(keys::finished(ep, ev)).db()? {
-                // Finished, and the crash came before the p key was removed.
-                self.db.remove(keys::pending(ep, ev)).db()?;
-                continue;
-            }
-            out.push(
-                codec::decode::<DeliveryRecord>("delivery", &v).map(|record| Unfinished {
-                    endpoint: ep,
-                    event: ev,
-                    record,
-                    stored: Stored::Pending,
-                }),
-            );
-        }
-        for item in self.db.range(keys::event(checkpoint)..).take_while(|r| {
-            r.as_ref()
-                .map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
-        }) {
-            let (k, v) = item.db()?;
-            let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
-                out.push(Err(corrupt_key("event", &k)));
-                continue;
-            };
-            let event: EventRecord = match codec::decode("event", &v) {
-                Ok(e) => e,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            for &target in &event.targets {
-                let ep = EndpointId(target);
-                if self.db.contains_key(keys::pending(ep, ev)).db()?
-                    || self.db.contains_key(keys::finished(ep, ev)).db()?
-                {
-                    continue;
-                }
-                out.push(Ok(Unfinished {
-                    endpoint: ep,
-                    event: ev,
-                    record: DeliveryRecord::implied(event.created_ms),
-                    stored: Stored::Implied,
-                }));
-            }
-        }
-        Ok(out)
     }
 
     /// Event id below which every delivery has its own key.

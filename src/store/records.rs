@@ -36,6 +36,8 @@ pub(crate) struct EndpointRecord {
     /// Secrets replaced by a rotation, with the time they stop signing.
     pub(crate) previous_secrets: Vec<(String, u64)>,
     pub(crate) created_ms: u64,
+    /// Attempts started per second at most (version 2).
+    pub(crate) rate_limit: Option<u32>,
 }
 
 /// Whether an endpoint sends, and how it has been doing. Written by the host
@@ -236,8 +238,18 @@ pub(crate) struct IdempotencyRecord {
     pub(crate) created_ms: u64,
 }
 
+/// Version 2 added `rate_limit` at the end. bincode lays a struct's fields
+/// end to end, so a version 1 body followed by the encoding of the new
+/// fields' defaults is a version 2 body.
+impl Record for EndpointRecord {
+    const VERSION: u8 = 2;
+
+    fn decode_older(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        (version == 1).then(|| super::codec::body_with_defaults(body, &(None::<u32>,)))
+    }
+}
+
 // Record version 1, unchanged since the first release.
-impl Record for EndpointRecord {}
 impl Record for EndpointStateRecord {}
 impl Record for DeliveryRecord {}
 impl Record for AttemptRecord {}

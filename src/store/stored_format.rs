@@ -4,9 +4,9 @@
 //! instead of re-labelling what databases already hold.
 //!
 //! The unsuffixed fixtures were written by the code before issue 10 (record
-//! version 1 for every kind); `*.v2.hex` by record version 2 of events;
-//! `*.v3.hex` by record version 3 of events (with a tenant), and the
-//! tenant records (`tenant`, `tenant_deletion`, `cancelled`) by their
+//! version 1 for every kind); `*.v2.hex` by record version 2 of events and
+//! endpoints; `*.v3.hex` by record version 3 of events (with a tenant), and
+//! the tenant records (`tenant`, `tenant_deletion`, `cancelled`) by their
 //! first version.
 
 use super::codec::{self, Record};
@@ -103,6 +103,7 @@ fn endpoint(
             vec![]
         },
         created_ms: 1_700_000_000_123,
+        rate_limit: None,
     }
 }
 
@@ -172,9 +173,26 @@ fn endpoint_records_of_every_format_signing_and_policy() {
             ),
         ),
     ];
+    // Written as record version 1: they read as version 2 without a rate
+    // limit, and are written back as version 2.
     for (fixture, expected) in cases {
-        pin(fixture, expected, true);
+        pin(fixture, expected, false);
     }
+}
+
+#[test]
+fn version_2_endpoints_keep_the_rate_limit() {
+    let mut expected = endpoint(
+        Format::Standard,
+        Signing::StandardWebhooks,
+        SuccessPolicy::Any2xx,
+        true,
+    );
+    expected.rate_limit = Some(50);
+    if std::env::var_os("HOOKBUS_WRITE_FIXTURE").is_some() {
+        println!("{}", hex(&codec::encode(&expected)));
+    }
+    pin(fixture!("endpoint_rate_limited.v2"), expected, true);
 }
 
 #[test]
