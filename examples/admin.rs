@@ -46,6 +46,9 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// one delivery ends up failed, ready to be resent.
 const CRM_FAILURES: u32 = 6;
 
+/// The customer whose endpoints and events this demo shows.
+const TENANT: &str = "acme";
+
 fn main() -> Result<(), Failure> {
     // ----- 1. The receiver: three customers' servers on one local port -----
     let receiver = Receiver::start()?;
@@ -58,17 +61,20 @@ fn main() -> Result<(), Failure> {
     let dir = tempfile::tempdir()?;
     let bus = open_bus(dir.path())?;
 
-    // ----- 3. One endpoint per customer -----
+    // ----- 3. One customer (a tenant) and its endpoints -----
     // The warehouse only cares about orders; the CRM and the ERP want
-    // everything.
+    // everything. All three belong to the customer "acme", and acme's
+    // events reach only acme's endpoints.
     bus.add_endpoint(
-        EndpointConfig::new("warehouse", receiver.url("/warehouse")).events(["order.*"]),
+        EndpointConfig::new("warehouse", receiver.url("/warehouse"))
+            .tenant(TENANT)
+            .events(["order.*"]),
     )?;
     let crm = bus
-        .add_endpoint(EndpointConfig::new("crm", receiver.url("/crm")))?
+        .add_endpoint(EndpointConfig::new("crm", receiver.url("/crm")).tenant(TENANT))?
         .id();
     let erp = bus
-        .add_endpoint(EndpointConfig::new("erp", receiver.url("/erp")))?
+        .add_endpoint(EndpointConfig::new("erp", receiver.url("/erp")).tenant(TENANT))?
         .id();
 
     // Endpoint ids are what the bus reports; people read names.
@@ -99,7 +105,7 @@ fn main() -> Result<(), Failure> {
     for (event_type, payload) in &events {
         // `publish` returns once the event is durable; delivery happens in
         // the background, on the bus's own threads.
-        let id = bus.publish(Event::new(*event_type, payload)?)?;
+        let id = bus.publish(Event::new(*event_type, payload)?.tenant(TENANT))?;
         println!("  published {event_type:<16} {id}");
     }
 
