@@ -11,14 +11,56 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::endpoint::{EndpointId, Format};
+use crate::endpoint::EndpointId;
 use crate::event::EventId;
 use crate::store::records::EventRecord;
 use crate::time;
+
+/// The body an endpoint receives: which envelope wraps the payload.
+///
+/// Each built-in format reproduces one documented product's body; see the
+/// crate docs for the endpoint configuration of each product.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Format {
+    /// `{"id", "type", "occurred_at", "attempt", "data"}`: the default.
+    Standard,
+    /// Growth-X: `{"client", "event_type", "occurred_at", "attempt_number",
+    /// "data_type", "data"}`, with `occurred_at` as
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) and `data_type` the event type's
+    /// first segment (`connection.created` → `connection`). Field names
+    /// follow Growth-X's schema (`client`, `occurred_at`), not the
+    /// misspellings of its examples (`clinet`, `occured_at`).
+    GrowthX {
+        /// The `client` field: the Growth-X customer's email.
+        client: String,
+    },
+    /// The lead CRM of seed 001: `{"id_space", "event", "secret",
+    /// "payload"}`. `secret` is the endpoint's current secret (use
+    /// [`Signing::SecretInBody`](crate::Signing::SecretInBody)), or `null` without one.
+    LeadCrm {
+        /// The `id_space` field: the workspace the event happened in.
+        id_space: String,
+    },
+    /// Snitcher: `{"event", "subjects": [...]}`. A payload that is an array
+    /// becomes `subjects`; any other payload becomes its only element.
+    Snitcher,
+    /// Grow: the contact's flat attribute object. Nested objects of the
+    /// payload are flattened into dotted keys (`geo.city`); a payload that
+    /// is not an object is sent as `{"value": payload}`.
+    Grow,
+    /// The payload exactly as published. The event type, attempt number and
+    /// occurrence time travel in the `webhook-event-type`, `webhook-attempt`
+    /// and `webhook-occurred-at` headers.
+    Raw,
+    /// A host-defined envelope registered under this name with
+    /// [`BusBuilder::envelope`](crate::BusBuilder::envelope).
+    Custom(String),
+}
 
 /// What an envelope is built from: one event, for one attempt to one endpoint.
 #[derive(Clone, Copy)]

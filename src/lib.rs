@@ -306,17 +306,18 @@ pub use config::BusBuilder;
 /// hosts can name its types without depending on it themselves.
 pub use crossbeam_channel;
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, ParseEndpointIdError,
-    PauseReason, Secret, Signing, SuccessPolicy,
+    Endpoint, EndpointConfig, EndpointId, EndpointStatus, ParseEndpointIdError, PauseReason,
+    SuccessPolicy,
 };
 pub use error::{Error, PublishError, Result, StorageError};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
-pub use formats::{Envelope, EnvelopeInput};
+pub use formats::{Envelope, EnvelopeInput, Format};
 pub use log::{
     Attempt, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus, ErrorKind, Trigger,
 };
 pub use notice::{Notice, NOTICE_BUFFER};
 pub use page::{Cursor, Page, ParseCursorError};
+pub use signing::{Secret, Signing};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
 pub use tenant::{
     Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage, DEFAULT_TENANT_KEY,

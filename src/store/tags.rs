@@ -47,7 +47,9 @@ use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 
 use super::records::{DeliveryState, Mode};
-use crate::endpoint::{Format, PauseReason, Signing, SuccessPolicy};
+use crate::endpoint::{PauseReason, SuccessPolicy};
+use crate::formats::Format;
+use crate::signing::Signing;
 
 /// A type stored as a tag and the fields of its variant.
 pub(crate) trait Tagged: Sized {
@@ -109,8 +111,9 @@ impl<'de, T: Tagged> Visitor<'de> for TagVisitor<T> {
     }
 }
 
-/// A tagged value inside the fields of another (the reason of a pause).
-struct ByTag<'a, T>(&'a T);
+/// A tagged value inside the fields of another (the reason of a pause, the
+/// enums of an endpoint record).
+pub(crate) struct ByTag<'a, T>(pub(crate) &'a T);
 
 impl<T: Tagged> Serialize for ByTag<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -118,7 +121,7 @@ impl<T: Tagged> Serialize for ByTag<'_, T> {
     }
 }
 
-struct FromTag<T>(T);
+pub(crate) struct FromTag<T>(pub(crate) T);
 
 impl<'de, T: Tagged> Deserialize<'de> for FromTag<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
