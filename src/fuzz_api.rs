@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::endpoint::{EndpointConfig, EndpointId, PauseReason};
 use crate::event::EventId;
-use crate::formats::Format;
 use crate::formats::{self, Envelopes};
+use crate::formats::{presets, Format};
 use crate::signing::{self, Secret, Signing, SigningKey};
 use crate::store::records::{
     AttemptRecord, DeliveryRecord, DeliveryState, EndpointRecord, EndpointStateRecord, EventRecord,
@@ -371,14 +371,10 @@ pub const BUILTIN_FORMATS: u8 = 6;
 pub fn builtin_format(selector: u8, param: &str) -> Format {
     match selector % BUILTIN_FORMATS {
         0 => Format::Standard,
-        1 => Format::GrowthX {
-            client: param.to_string(),
-        },
-        2 => Format::LeadCrm {
-            id_space: param.to_string(),
-        },
-        3 => Format::Snitcher,
-        4 => Format::Grow,
+        1 => presets::GrowthX::new(param).into(),
+        2 => presets::LeadCrm::new(param).into(),
+        3 => presets::Snitcher.into(),
+        4 => presets::Grow.into(),
         _ => Format::Raw,
     }
 }

@@ -9,6 +9,7 @@ use hookbus::fuzz_api::{
     self, AttemptFields, DeliveryFields, DeliveryStateFields, EndpointFields, EndpointSettings,
     EndpointStateFields, EnvelopeArgs, EventFields, ModeFields, RecordFields,
 };
+use hookbus::presets::{Grow, GrowthX, LeadCrm, Snitcher};
 use hookbus::{Format, PauseReason, Signing, SuccessPolicy};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -37,10 +38,10 @@ fn text() -> impl Strategy<Value = String> {
 fn format() -> impl Strategy<Value = Format> {
     prop_oneof![
         Just(Format::Standard),
-        text().prop_map(|client| Format::GrowthX { client }),
-        text().prop_map(|id_space| Format::LeadCrm { id_space }),
-        Just(Format::Snitcher),
-        Just(Format::Grow),
+        text().prop_map(|client| GrowthX::new(client).into()),
+        text().prop_map(|id_space| LeadCrm::new(id_space).into()),
+        Just(Snitcher.into()),
+        Just(Grow.into()),
         Just(Format::Raw),
         text().prop_map(Format::Custom),
     ]

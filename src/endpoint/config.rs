@@ -76,9 +76,11 @@ impl EndpointConfig {
         self
     }
 
-    /// The body format. Defaults to [`Format::Standard`].
-    pub fn format(mut self, format: Format) -> Self {
-        self.format = format;
+    /// The body format: a [`Format`], or a product preset from
+    /// [`presets`](crate::presets) (`.format(Grow)`). Defaults to
+    /// [`Format::Standard`].
+    pub fn format(mut self, format: impl Into<Format>) -> Self {
+        self.format = format.into();
         self
     }
 
@@ -193,8 +195,10 @@ impl EndpointConfig {
             Format::Custom(name) if name.is_empty() => {
                 return Err(invalid("format", "a custom envelope needs a name"))
             }
-            Format::GrowthX { client } if client.is_empty() => {
-                return Err(invalid("format", "Growth-X needs a client"))
+            Format::Preset(preset) => {
+                if let Some(reason) = preset.invalid() {
+                    return Err(invalid("format", reason));
+                }
             }
             _ => {}
         }
@@ -223,10 +227,10 @@ impl EndpointConfig {
             }
             Signing::SecretInBody => {
                 needs_secret("a secret in the body")?;
-                if !matches!(self.format, Format::LeadCrm { .. } | Format::Custom(_)) {
+                if !self.format.carries_secret() {
                     return Err(invalid(
                         "signing",
-                        "a secret in the body needs the LeadCrm format or a custom envelope",
+                        "a secret in the body needs the LeadCrm preset or a custom envelope",
                     ));
                 }
             }
@@ -287,6 +291,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::formats::presets::{GrowthX, LeadCrm};
 
     #[test]
     fn signing_schemes_are_checked_against_the_rest() {
@@ -301,9 +306,7 @@ mod tests {
                 .header("Signature", "x")
                 .signing(header("Signature")),
             base().secret("s").signing(Signing::SecretInBody),
-            base().format(Format::GrowthX {
-                client: String::new(),
-            }),
+            base().format(GrowthX::new("")),
         ] {
             assert!(
                 matches!(bad.validate(), Err(Error::InvalidEndpoint { .. })),
@@ -317,9 +320,7 @@ mod tests {
             .unwrap();
         base()
             .secret("s")
-            .format(Format::LeadCrm {
-                id_space: "x".into(),
-            })
+            .format(LeadCrm::new("x"))
             .signing(Signing::SecretInBody)
             .validate()
             .unwrap();

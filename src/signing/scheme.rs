@@ -23,7 +23,7 @@ pub enum Signing {
         header: String,
     },
     /// The current secret inside the body (the lead CRM). Needs a format
-    /// that has a place for it: the [`LeadCrm`](crate::Format::LeadCrm)
+    /// that has a place for it: the [`LeadCrm`](crate::presets::LeadCrm)
     /// preset or a custom envelope, which reads it from
     /// [`EnvelopeInput::secret_for_body`](crate::EnvelopeInput::secret_for_body).
     SecretInBody,

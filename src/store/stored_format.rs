@@ -73,7 +73,7 @@ fn name_of<T>() -> &'static str {
 }
 
 fn endpoint(
-    format: Format,
+    format: impl Into<Format>,
     signing: Signing,
     success: SuccessPolicy,
     full: bool,
@@ -88,7 +88,7 @@ fn endpoint(
         } else {
             vec![]
         },
-        format,
+        format: format.into(),
         signing,
         attribute_filters: if full {
             vec![("tenant".into(), vec!["acme".into(), "globex".into()])]
@@ -120,6 +120,7 @@ fn endpoint(
 
 #[test]
 fn endpoint_records_of_every_format_signing_and_policy() {
+    use crate::formats::presets::{Grow, GrowthX, LeadCrm, Snitcher};
     use Format::*;
     let cases = [
         (
@@ -134,9 +135,7 @@ fn endpoint_records_of_every_format_signing_and_policy() {
         (
             fixture!("endpoint_growthx"),
             endpoint(
-                GrowthX {
-                    client: "ops@acme.example".into(),
-                },
+                GrowthX::new("ops@acme.example"),
                 Signing::HmacSha256Hex {
                     header: "Signature".into(),
                 },
@@ -147,9 +146,7 @@ fn endpoint_records_of_every_format_signing_and_policy() {
         (
             fixture!("endpoint_leadcrm"),
             endpoint(
-                LeadCrm {
-                    id_space: "space-42".into(),
-                },
+                LeadCrm::new("space-42"),
                 Signing::SecretInBody,
                 SuccessPolicy::Any2xx,
                 true,

@@ -4,7 +4,8 @@
 //! of a public enum ([`Format`], [`Signing`], [`SuccessPolicy`],
 //! [`PauseReason`]) therefore cannot change what is stored or re-label what
 //! is already stored; a new variant does not compile until it is given a
-//! new tag below. This module is where the public types meet the stored
+//! new tag below. The product presets were variants of `Format` when
+//! their tags were given; each keeps its tag as a preset. This module is where the public types meet the stored
 //! format: nothing outside the store encodes them.
 //!
 //! The layout is the one bincode gives an enum (the tag as a varint, then
@@ -14,10 +15,10 @@
 //! | enum            | tag | variant (fields)                          |
 //! |-----------------|-----|-------------------------------------------|
 //! | `Format`        | 0   | `Standard`                                |
-//! |                 | 1   | `GrowthX` (client: string)                |
-//! |                 | 2   | `LeadCrm` (id_space: string)              |
-//! |                 | 3   | `Snitcher`                                |
-//! |                 | 4   | `Grow`                                    |
+//! |                 | 1   | preset `GrowthX` (client: string)         |
+//! |                 | 2   | preset `LeadCrm` (id_space: string)       |
+//! |                 | 3   | preset `Snitcher`                         |
+//! |                 | 4   | preset `Grow`                             |
 //! |                 | 5   | `Raw`                                     |
 //! |                 | 6   | `Custom` (name: string)                   |
 //! | `Signing`       | 0   | `StandardWebhooks`                        |
@@ -48,6 +49,7 @@ use serde::ser::{Serialize, SerializeTuple, Serializer};
 
 use super::records::{DeliveryState, Mode};
 use crate::endpoint::{PauseReason, SuccessPolicy};
+use crate::formats::presets::{Grow, GrowthX, Kind, LeadCrm, Preset, Snitcher};
 use crate::formats::Format;
 use crate::signing::Signing;
 
@@ -135,10 +137,10 @@ impl Tagged for Format {
     fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Format::Standard => tagged(s, 0, &()),
-            Format::GrowthX { client } => tagged(s, 1, client),
-            Format::LeadCrm { id_space } => tagged(s, 2, id_space),
-            Format::Snitcher => tagged(s, 3, &()),
-            Format::Grow => tagged(s, 4, &()),
+            Format::Preset(Preset(Kind::GrowthX(p))) => tagged(s, 1, p.client()),
+            Format::Preset(Preset(Kind::LeadCrm(p))) => tagged(s, 2, p.id_space()),
+            Format::Preset(Preset(Kind::Snitcher(_))) => tagged(s, 3, &()),
+            Format::Preset(Preset(Kind::Grow(_))) => tagged(s, 4, &()),
             Format::Raw => tagged(s, 5, &()),
             Format::Custom(name) => tagged(s, 6, name),
         }
@@ -147,14 +149,10 @@ impl Tagged for Format {
     fn read<'de, A: SeqAccess<'de>>(tag: u32, seq: &mut A) -> Result<Self, A::Error> {
         Ok(match tag {
             0 => fields::<(), _>(seq).map(|()| Format::Standard)?,
-            1 => Format::GrowthX {
-                client: fields(seq)?,
-            },
-            2 => Format::LeadCrm {
-                id_space: fields(seq)?,
-            },
-            3 => fields::<(), _>(seq).map(|()| Format::Snitcher)?,
-            4 => fields::<(), _>(seq).map(|()| Format::Grow)?,
+            1 => GrowthX::new(fields::<String, _>(seq)?).into(),
+            2 => LeadCrm::new(fields::<String, _>(seq)?).into(),
+            3 => fields::<(), _>(seq).map(|()| Snitcher.into())?,
+            4 => fields::<(), _>(seq).map(|()| Grow.into())?,
             5 => fields::<(), _>(seq).map(|()| Format::Raw)?,
             6 => Format::Custom(fields(seq)?),
             _ => return Err(unknown::<Self, _>(tag)),
