@@ -30,7 +30,7 @@ use crate::time;
 /// host's, registered by name, or a product [`preset`](presets) given as a
 /// value). [`EndpointConfig::format`](crate::EndpointConfig::format) takes
 /// a preset directly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Format {
     /// `{"id", "type", "occurred_at", "attempt", "data"}`: the default.
@@ -45,6 +45,19 @@ pub enum Format {
     /// A product's envelope from [`presets`]: Growth-X, the lead CRM,
     /// Snitcher or Grow. Stored with the endpoint.
     Preset(Preset),
+}
+
+/// A preset shows as itself (`GrowthX { client: ".." }`), so that what a
+/// host logs of an endpoint names the product.
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Standard => f.write_str("Standard"),
+            Format::Raw => f.write_str("Raw"),
+            Format::Custom(name) => f.debug_tuple("Custom").field(name).finish(),
+            Format::Preset(preset) => preset.fmt(f),
+        }
+    }
 }
 
 impl Format {

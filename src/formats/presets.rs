@@ -129,16 +129,16 @@ impl Preset {
     }
 }
 
-/// Shows the preset itself: `Preset(GrowthX { client: ".." })`.
+/// Shows the preset itself (`GrowthX { client: ".." }`), as the format
+/// variant of the same name showed it before presets.
 impl fmt::Debug for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner: &dyn fmt::Debug = match &self.0 {
-            Kind::GrowthX(p) => p,
-            Kind::LeadCrm(p) => p,
-            Kind::Snitcher(p) => p,
-            Kind::Grow(p) => p,
-        };
-        f.debug_tuple("Preset").field(inner).finish()
+        match &self.0 {
+            Kind::GrowthX(p) => p.fmt(f),
+            Kind::LeadCrm(p) => p.fmt(f),
+            Kind::Snitcher(p) => p.fmt(f),
+            Kind::Grow(p) => p.fmt(f),
+        }
     }
 }
 
