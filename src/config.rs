@@ -256,7 +256,7 @@ impl Default for Config {
             envelopes: Envelopes::default(),
             shutdown_timeout: Duration::from_secs(15),
             max_retry_after: Duration::from_secs(3600),
-            // Seed 001 pauses after 10 failed deliveries.
+            // As the lead CRM does: a pause after 10 failed deliveries.
             pause_after: Some(10),
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             idempotency_window: Duration::from_secs(24 * 3600),

@@ -2,23 +2,77 @@
 //! each attempt (the attempt number may be part of the body, so every
 //! attempt gets its own body and its own signature).
 //!
-//! Built-in formats are listed in [`Format`]; hosts add their
-//! own by implementing [`Envelope`] and registering it with
+//! The core formats are listed in [`Format`]; the products' envelopes are
+//! [`presets`], built on the public [`Envelope`] trait. Hosts add their own
+//! by implementing [`Envelope`] and registering it with
 //! [`BusBuilder::envelope`](crate::BusBuilder::envelope).
+
+pub mod presets;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
-use crate::endpoint::{EndpointId, Format};
+use self::presets::Preset;
+use crate::endpoint::EndpointId;
 use crate::event::EventId;
 use crate::store::records::EventRecord;
 use crate::time;
+
+/// The body an endpoint receives: which envelope wraps the payload.
+///
+/// The core formats are general: the [`Standard`](Format::Standard)
+/// envelope, the [`Raw`](Format::Raw) payload, or an [`Envelope`] (a
+/// host's, registered by name, or a product [`preset`](presets) given as a
+/// value). [`EndpointConfig::format`](crate::EndpointConfig::format) takes
+/// a preset directly.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Format {
+    /// `{"id", "type", "occurred_at", "attempt", "data"}`: the default.
+    Standard,
+    /// The payload exactly as published. The event type, attempt number and
+    /// occurrence time travel in the `webhook-event-type`, `webhook-attempt`
+    /// and `webhook-occurred-at` headers.
+    Raw,
+    /// A host-defined envelope registered under this name with
+    /// [`BusBuilder::envelope`](crate::BusBuilder::envelope).
+    Custom(String),
+    /// A product's envelope from [`presets`]: Growth-X, the lead CRM,
+    /// Snitcher or Grow. Stored with the endpoint.
+    Preset(Preset),
+}
+
+/// A preset shows as itself (`GrowthX { client: ".." }`), so that what a
+/// host logs of an endpoint names the product.
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Standard => f.write_str("Standard"),
+            Format::Raw => f.write_str("Raw"),
+            Format::Custom(name) => f.debug_tuple("Custom").field(name).finish(),
+            Format::Preset(preset) => preset.fmt(f),
+        }
+    }
+}
+
+impl Format {
+    /// Whether the body has a place for the endpoint's secret
+    /// ([`Signing::SecretInBody`](crate::Signing::SecretInBody)): a preset
+    /// that carries it, or a host's envelope, which reads it from
+    /// [`EnvelopeInput::secret_for_body`].
+    pub(crate) fn carries_secret(&self) -> bool {
+        match self {
+            Format::Custom(_) => true,
+            Format::Preset(p) => p.carries_secret(),
+            Format::Standard | Format::Raw => false,
+        }
+    }
+}
 
 /// What an envelope is built from: one event, for one attempt to one endpoint.
 #[derive(Clone, Copy)]
@@ -152,43 +206,6 @@ fn build_body(
             attempt: input.attempt,
             data: payload,
         })),
-        Format::GrowthX { client } => json(serde_json::to_vec(&GrowthXEnvelope {
-            client,
-            event_type: input.event_type,
-            occurred_at: time::space_separated_micros(time::to_us(input.occurred_at)),
-            attempt_number: input.attempt,
-            data_type: input.event_type.split('.').next().unwrap_or_default(),
-            data: payload,
-        })),
-        Format::LeadCrm { id_space } => json(serde_json::to_vec(&LeadCrmEnvelope {
-            id_space,
-            event: input.event_type,
-            secret: input.secret_for_body,
-            payload,
-        })),
-        Format::Snitcher => {
-            let subjects = if payload.get().trim_start().starts_with('[') {
-                payload.to_owned()
-            } else {
-                // One subject: wrap it. Embedding raw JSON keeps it as sent.
-                RawValue::from_string(format!("[{}]", payload.get())).map_err(|e| e.to_string())?
-            };
-            json(serde_json::to_vec(&SnitcherEnvelope {
-                event: input.event_type,
-                subjects: &subjects,
-            }))
-        }
-        Format::Grow => {
-            let value: Value = serde_json::from_str(payload.get()).map_err(|e| e.to_string())?;
-            let mut flat = Map::new();
-            match value {
-                Value::Object(map) => flatten("", map, &mut flat),
-                other => {
-                    flat.insert("value".to_string(), other);
-                }
-            }
-            json(serde_json::to_vec(&flat))
-        }
         // The metadata travels in the headers every format gets.
         Format::Raw => Body {
             bytes: input.payload.to_vec(),
@@ -200,12 +217,17 @@ fn build_body(
                 .0
                 .get(name)
                 .ok_or_else(|| format!("no envelope named {name:?} is registered on this bus"))?;
-            Body {
-                bytes: envelope.build(input)?,
-                content_type: envelope.content_type().to_string(),
-                headers: Vec::new(),
-            }
+            built_by(envelope.as_ref(), input)?
         }
+        Format::Preset(preset) => built_by(preset.envelope(), input)?,
+    })
+}
+
+fn built_by(envelope: &dyn Envelope, input: &EnvelopeInput<'_>) -> Result<Body, String> {
+    Ok(Body {
+        bytes: envelope.build(input)?,
+        content_type: envelope.content_type().to_string(),
+        headers: Vec::new(),
     })
 }
 
@@ -213,23 +235,6 @@ fn raw_payload(payload: &[u8]) -> Result<&RawValue, String> {
     let text =
         std::str::from_utf8(payload).map_err(|e| format!("stored payload is not UTF-8: {e}"))?;
     serde_json::from_str(text).map_err(|e| format!("stored payload is not JSON: {e}"))
-}
-
-/// Nested objects become dotted keys; arrays and scalars stay as they are.
-fn flatten(prefix: &str, map: Map<String, Value>, out: &mut Map<String, Value>) {
-    for (key, value) in map {
-        let key = if prefix.is_empty() {
-            key
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value {
-            Value::Object(inner) => flatten(&key, inner, out),
-            other => {
-                out.insert(key, other);
-            }
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -240,30 +245,6 @@ struct StandardEnvelope<'a> {
     occurred_at: String,
     attempt: u32,
     data: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct GrowthXEnvelope<'a> {
-    client: &'a str,
-    event_type: &'a str,
-    occurred_at: String,
-    attempt_number: u32,
-    data_type: &'a str,
-    data: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct LeadCrmEnvelope<'a> {
-    id_space: &'a str,
-    event: &'a str,
-    secret: Option<&'a str>,
-    payload: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct SnitcherEnvelope<'a> {
-    event: &'a str,
-    subjects: &'a RawValue,
 }
 
 /// The input for an event record, for the sender.
@@ -289,7 +270,9 @@ pub(crate) fn input<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    use super::presets::{Grow, GrowthX, LeadCrm, Snitcher};
 
     fn record(t: &str, payload: &str) -> EventRecord {
         EventRecord {
@@ -329,14 +312,7 @@ mod tests {
     fn growth_x_uses_schema_names_and_its_time_format() {
         let ev = record("connection.created", r#"{"id": 1}"#);
         assert_eq!(
-            body(
-                Format::GrowthX {
-                    client: "c@x.com".into()
-                },
-                &ev,
-                3,
-                None
-            ),
+            body(GrowthX::new("c@x.com").into(), &ev, 3, None),
             json!({
                 "client": "c@x.com",
                 "event_type": "connection.created",
@@ -353,11 +329,11 @@ mod tests {
         let one = record("new_lead", r#"{"id": 1}"#);
         let many = record("new_lead", r#"[{"id": 1}, {"id": 2}]"#);
         assert_eq!(
-            body(Format::Snitcher, &one, 1, None),
+            body(Snitcher.into(), &one, 1, None),
             json!({"event": "new_lead", "subjects": [{"id": 1}]})
         );
         assert_eq!(
-            body(Format::Snitcher, &many, 1, None),
+            body(Snitcher.into(), &many, 1, None),
             json!({"event": "new_lead", "subjects": [{"id": 1}, {"id": 2}]})
         );
     }
@@ -369,19 +345,17 @@ mod tests {
             r#"{"msisdn": 1, "geo": {"city": "X", "p": {"q": true}}, "tags": [1]}"#,
         );
         assert_eq!(
-            body(Format::Grow, &ev, 1, None),
+            body(Grow.into(), &ev, 1, None),
             json!({"msisdn": 1, "geo.city": "X", "geo.p.q": true, "tags": [1]})
         );
         let scalar = record("x", "5");
-        assert_eq!(body(Format::Grow, &scalar, 1, None), json!({"value": 5}));
+        assert_eq!(body(Grow.into(), &scalar, 1, None), json!({"value": 5}));
     }
 
     #[test]
     fn lead_crm_carries_the_secret_only_when_given() {
         let ev = record("lead.create", r#"{"id": "e1"}"#);
-        let f = Format::LeadCrm {
-            id_space: "sp".into(),
-        };
+        let f = Format::from(LeadCrm::new("sp"));
         assert_eq!(
             body(f.clone(), &ev, 1, Some("wh_1")),
             json!({"id_space": "sp", "event": "lead.create", "secret": "wh_1", "payload": {"id": "e1"}})
@@ -414,12 +388,10 @@ mod tests {
         let ev = record("contact.unsubscribe", r#"{"msisdn": 1}"#);
         for format in [
             Format::Standard,
-            Format::GrowthX { client: "c".into() },
-            Format::LeadCrm {
-                id_space: "s".into(),
-            },
-            Format::Snitcher,
-            Format::Grow,
+            GrowthX::new("c").into(),
+            LeadCrm::new("s").into(),
+            Snitcher.into(),
+            Grow.into(),
             Format::Raw,
             Format::Custom("bare".into()),
         ] {

@@ -11,12 +11,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::endpoint::{
-    EndpointConfig, EndpointId, Format, PauseReason, Secret, Signing, SuccessPolicy,
-};
+use crate::endpoint::{EndpointConfig, EndpointId, PauseReason};
 use crate::event::EventId;
 use crate::formats::{self, Envelopes};
-use crate::signing::{self, SigningKey};
+use crate::formats::{presets, Format};
+use crate::signing::{self, Secret, Signing, SigningKey};
 use crate::store::records::{
     AttemptRecord, DeliveryRecord, DeliveryState, EndpointRecord, EndpointStateRecord, EventRecord,
     IdempotencyRecord, Mode,
@@ -24,6 +23,11 @@ use crate::store::records::{
 use crate::verify::Verifier;
 
 use crate::store::codec::{self, Record};
+
+/// An endpoint's delivery settings (attempts, delays, timeout, concurrency,
+/// rate limit, success policy, order, auto-pause), as its record keeps
+/// them; durations are stored in whole milliseconds.
+pub use crate::endpoint::settings::Overrides as EndpointSettings;
 
 /// Record kind for [`decode_record`]: an endpoint's settings.
 pub const KIND_ENDPOINT: u8 = 0;
@@ -87,16 +91,11 @@ pub struct EndpointFields {
     pub events: Vec<String>,
     pub secret: Option<String>,
     pub headers: Vec<(String, String)>,
-    pub max_attempts: Option<u32>,
-    pub retry_delays_ms: Option<Vec<u64>>,
-    pub timeout_ms: Option<u64>,
-    pub concurrency: Option<u32>,
     pub format: Format,
     pub signing: Signing,
-    pub success: SuccessPolicy,
     pub attribute_filters: Vec<(String, Vec<String>)>,
-    pub ordered: bool,
-    pub pause_after: Option<Option<u32>>,
+    /// The delivery settings, as the endpoint record keeps them.
+    pub settings: EndpointSettings,
     pub previous_secrets: Vec<(String, u64)>,
     pub created_ms: u64,
 }
@@ -198,19 +197,12 @@ impl RecordFields {
                     events: f.events.clone(),
                     secret: f.secret.clone(),
                     headers: f.headers.clone(),
-                    max_attempts: f.max_attempts,
-                    retry_delays_ms: f.retry_delays_ms.clone(),
-                    timeout_ms: f.timeout_ms,
-                    concurrency: f.concurrency,
                     format: f.format.clone(),
                     signing: f.signing.clone(),
-                    success: f.success,
                     attribute_filters: f.attribute_filters.clone(),
-                    ordered: f.ordered,
-                    pause_after: f.pause_after,
+                    settings: f.settings.clone(),
                     previous_secrets: f.previous_secrets.clone(),
                     created_ms: f.created_ms,
-                    rate_limit: None,
                 },
             ),
             RecordFields::EndpointState(f) => op.run(
@@ -379,14 +371,10 @@ pub const BUILTIN_FORMATS: u8 = 6;
 pub fn builtin_format(selector: u8, param: &str) -> Format {
     match selector % BUILTIN_FORMATS {
         0 => Format::Standard,
-        1 => Format::GrowthX {
-            client: param.to_string(),
-        },
-        2 => Format::LeadCrm {
-            id_space: param.to_string(),
-        },
-        3 => Format::Snitcher,
-        4 => Format::Grow,
+        1 => presets::GrowthX::new(param).into(),
+        2 => presets::LeadCrm::new(param).into(),
+        3 => presets::Snitcher.into(),
+        4 => presets::Grow.into(),
         _ => Format::Raw,
     }
 }

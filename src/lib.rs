@@ -102,9 +102,9 @@
 //! body does not say (a flat contact object, the raw payload, a host's
 //! envelope). Endpoint headers cannot override any of these.
 //!
-//! Each endpoint may choose another [`Format`] (Growth-X, the lead CRM of
-//! seed 001, Snitcher, Grow, the raw payload, or a host-defined
-//! [`Envelope`]), another [`Signing`] scheme (hex HMAC in a header, the
+//! Each endpoint may choose another [`Format`] (the raw payload, a
+//! host-defined [`Envelope`], or one of the product [`presets`]: Growth-X,
+//! the lead CRM, Snitcher, Grow), another [`Signing`] scheme (hex HMAC in a header, the
 //! secret in a header or in the body, none), a [`SuccessPolicy`] (any 2xx
 //! or exactly 200), and attribute filters on top of event types. The
 //! README shows the configuration that reproduces each product.
@@ -306,17 +306,18 @@ pub use config::BusBuilder;
 /// hosts can name its types without depending on it themselves.
 pub use crossbeam_channel;
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, ParseEndpointIdError,
-    PauseReason, Secret, Signing, SuccessPolicy,
+    Endpoint, EndpointConfig, EndpointId, EndpointStatus, ParseEndpointIdError, PauseReason,
+    SuccessPolicy,
 };
 pub use error::{Error, PublishError, Result, StorageError};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
-pub use formats::{Envelope, EnvelopeInput};
+pub use formats::{presets, Envelope, EnvelopeInput, Format};
 pub use log::{
     Attempt, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus, ErrorKind, Trigger,
 };
 pub use notice::{Notice, NOTICE_BUFFER};
 pub use page::{Cursor, Page, ParseCursorError};
+pub use signing::{Secret, Signing};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
 pub use tenant::{
     Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage, DEFAULT_TENANT_KEY,

@@ -14,8 +14,12 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::endpoint::{Secret, Signing};
+mod scheme;
+mod secret;
+
 pub use crate::verify::VerifyError;
+pub use scheme::Signing;
+pub use secret::Secret;
 
 pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 

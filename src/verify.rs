@@ -28,8 +28,8 @@ use base64::Engine;
 use hmac::Mac;
 use subtle::ConstantTimeEq;
 
-use crate::endpoint::{Secret, Signing};
 use crate::signing::{self, DEFAULT_TOLERANCE};
+use crate::signing::{Secret, Signing};
 
 /// Why a delivery did not verify.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{fast_bus, Receiver, Reply, WAIT};
+use hookbus::presets::{Grow, GrowthX, LeadCrm, Snitcher};
 use hookbus::{EndpointConfig, Envelope, EnvelopeInput, Event, Format, Signing};
 use serde_json::json;
 
@@ -24,20 +25,10 @@ impl Envelope for PayloadOnly {
 fn formats() -> Vec<(&'static str, Format)> {
     vec![
         ("standard", Format::Standard),
-        (
-            "growth-x",
-            Format::GrowthX {
-                client: "c@x.com".into(),
-            },
-        ),
-        (
-            "lead-crm",
-            Format::LeadCrm {
-                id_space: "sp".into(),
-            },
-        ),
-        ("snitcher", Format::Snitcher),
-        ("grow", Format::Grow),
+        ("growth-x", GrowthX::new("c@x.com").into()),
+        ("lead-crm", LeadCrm::new("sp").into()),
+        ("snitcher", Snitcher.into()),
+        ("grow", Grow.into()),
         ("raw", Format::Raw),
         ("custom", Format::Custom("payload-only".into())),
     ]
@@ -112,7 +103,7 @@ fn grow_bodies_are_identical_and_the_header_tells_them_apart() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start(|_, _| Reply::Status(200));
     let bus = fast_bus(dir.path()).open().unwrap();
-    bus.add_endpoint(EndpointConfig::new("grow", rx.url("/grow")).format(Format::Grow))
+    bus.add_endpoint(EndpointConfig::new("grow", rx.url("/grow")).format(Grow))
         .unwrap();
     let contact = json!({"msisdn": 1, "geo": {"city": "Cape Town"}});
     for t in ["contact.subscribe", "contact.unsubscribe"] {
@@ -134,7 +125,7 @@ fn a_test_send_carries_the_headers_too() {
     let rx = Receiver::ok();
     let bus = fast_bus(dir.path()).open().unwrap();
     let ep = bus
-        .add_endpoint(EndpointConfig::new("grow", rx.url("/grow")).format(Format::Grow))
+        .add_endpoint(EndpointConfig::new("grow", rx.url("/grow")).format(Grow))
         .unwrap();
     let attempt = bus
         .test_send(

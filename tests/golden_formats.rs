@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::{fast_bus, Receiver, Reply, WAIT};
 use hmac::{KeyInit, Mac};
+use hookbus::presets::{Grow, GrowthX, LeadCrm, Snitcher};
 use hookbus::{EndpointConfig, Event, Format, Signing, SuccessPolicy};
 use serde_json::{json, Value};
 
@@ -30,9 +31,7 @@ fn growth_x_connection_created() {
                 "message.created",
                 "tag.*",
             ])
-            .format(Format::GrowthX {
-                client: "client@growth-x.com".into(),
-            }),
+            .format(GrowthX::new("client@growth-x.com")),
     )
     .unwrap();
     // The example's occured_at: 2025-01-24 16:30:39.698 UTC.
@@ -63,9 +62,7 @@ fn growth_x_attempt_number_is_in_the_body_and_changes_per_attempt() {
     let bus = fast_bus(dir.path()).open().unwrap();
     bus.add_endpoint(
         EndpointConfig::new("growth-x", rx.url("/gx"))
-            .format(Format::GrowthX {
-                client: "c@x.com".into(),
-            })
+            .format(GrowthX::new("c@x.com"))
             .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
     )
     .unwrap();
@@ -95,9 +92,7 @@ fn lead_crm_secret_in_body() {
     bus.add_endpoint(
         EndpointConfig::new("crm", rx.url("/crm"))
             .events(["lead.*", "campaign.*", "list.*", "status.*", "tag.*"])
-            .format(Format::LeadCrm {
-                id_space: doc["id_space"].as_str().unwrap().into(),
-            })
+            .format(LeadCrm::new(doc["id_space"].as_str().unwrap()))
             .secret(doc["secret"].as_str().unwrap())
             .signing(Signing::SecretInBody)
             .max_attempts(1),
@@ -123,7 +118,7 @@ fn snitcher_body_and_signature_header() {
     bus.add_endpoint(
         EndpointConfig::new("snitcher", rx.url("/sn"))
             .events(["new_lead", "new_session", "contact_revealed"])
-            .format(Format::Snitcher)
+            .format(Snitcher)
             .secret("snitcher-secret")
             .signing(Signing::HmacSha256Hex {
                 header: "Signature".into(),
@@ -158,7 +153,7 @@ fn grow_flat_contact_and_exactly_200() {
         .add_endpoint(
             EndpointConfig::new("grow", rx.url("/grow"))
                 .events(["contact.subscribed", "contact.unsubscribed"])
-                .format(Format::Grow)
+                .format(Grow)
                 .success(SuccessPolicy::Exactly200),
         )
         .unwrap();

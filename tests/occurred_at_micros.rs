@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{fast_bus, Receiver, WAIT};
-use hookbus::{EndpointConfig, Event, Format};
+use hookbus::presets::GrowthX;
+use hookbus::{EndpointConfig, Event};
 use serde_json::json;
 
 #[test]
@@ -20,9 +21,8 @@ fn growth_x_prints_the_microseconds_the_host_gave() {
     let id = {
         let bus = fast_bus(dir.path()).open().unwrap();
         bus.add_endpoint(
-            EndpointConfig::new("growth-x", rx.url("/gx")).format(Format::GrowthX {
-                client: "client@growth-x.com".into(),
-            }),
+            EndpointConfig::new("growth-x", rx.url("/gx"))
+                .format(GrowthX::new("client@growth-x.com")),
         )
         .unwrap();
         bus.add_endpoint(EndpointConfig::new("standard", rx.url("/std")))

@@ -2,10 +2,14 @@
 //! encoding, event filters, envelopes and verification. The fuzz targets in
 //! `fuzz/` drive the same entry points for longer runs.
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
 use hookbus::fuzz_api::{
-    self, AttemptFields, DeliveryFields, DeliveryStateFields, EndpointFields, EndpointStateFields,
-    EnvelopeArgs, EventFields, ModeFields, RecordFields,
+    self, AttemptFields, DeliveryFields, DeliveryStateFields, EndpointFields, EndpointSettings,
+    EndpointStateFields, EnvelopeArgs, EventFields, ModeFields, RecordFields,
 };
+use hookbus::presets::{Grow, GrowthX, LeadCrm, Snitcher};
 use hookbus::{Format, PauseReason, Signing, SuccessPolicy};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -34,10 +38,10 @@ fn text() -> impl Strategy<Value = String> {
 fn format() -> impl Strategy<Value = Format> {
     prop_oneof![
         Just(Format::Standard),
-        text().prop_map(|client| Format::GrowthX { client }),
-        text().prop_map(|id_space| Format::LeadCrm { id_space }),
-        Just(Format::Snitcher),
-        Just(Format::Grow),
+        text().prop_map(|client| GrowthX::new(client).into()),
+        text().prop_map(|id_space| LeadCrm::new(id_space).into()),
+        Just(Snitcher.into()),
+        Just(Grow.into()),
         Just(Format::Raw),
         text().prop_map(Format::Custom),
     ]
@@ -80,7 +84,7 @@ fn endpoint() -> impl Strategy<Value = EndpointFields> {
             any::<Option<u64>>(),
             any::<Option<u32>>(),
         ),
-        (format(), signing(), any::<bool>()),
+        (format(), signing(), any::<bool>(), any::<Option<u32>>()),
         (
             vec((text(), vec(text(), 0..3)), 0..3),
             any::<bool>(),
@@ -93,7 +97,7 @@ fn endpoint() -> impl Strategy<Value = EndpointFields> {
             |(
                 (name, url, events, secret),
                 (headers, max_attempts, retry_delays_ms, timeout_ms, concurrency),
-                (format, signing, exactly_200),
+                (format, signing, exactly_200, rate_limit),
                 (attribute_filters, ordered, pause_after, previous_secrets, created_ms),
             )| EndpointFields {
                 name,
@@ -101,20 +105,24 @@ fn endpoint() -> impl Strategy<Value = EndpointFields> {
                 events,
                 secret,
                 headers,
-                max_attempts,
-                retry_delays_ms,
-                timeout_ms,
-                concurrency,
                 format,
                 signing,
-                success: if exactly_200 {
-                    SuccessPolicy::Exactly200
-                } else {
-                    SuccessPolicy::Any2xx
-                },
                 attribute_filters,
-                ordered,
-                pause_after,
+                settings: EndpointSettings {
+                    max_attempts,
+                    retry_delays: retry_delays_ms
+                        .map(|v| v.into_iter().map(Duration::from_millis).collect()),
+                    timeout: timeout_ms.map(Duration::from_millis),
+                    concurrency,
+                    rate_limit: rate_limit.and_then(NonZeroU32::new),
+                    success: if exactly_200 {
+                        SuccessPolicy::Exactly200
+                    } else {
+                        SuccessPolicy::Any2xx
+                    },
+                    ordered,
+                    pause_after,
+                },
                 previous_secrets,
                 created_ms,
             },

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{fast_bus, Receiver, Reply, WAIT};
-use hookbus::{EndpointConfig, ErrorKind, Event, Format, Trigger};
+use hookbus::presets::Grow;
+use hookbus::{EndpointConfig, ErrorKind, Event, Trigger};
 use serde_json::json;
 
 #[test]
@@ -21,7 +22,7 @@ fn test_send_returns_the_outcome_and_leaves_the_queue_untouched() {
     let ok = bus
         .add_endpoint(
             EndpointConfig::new("grow", rx.url("/ok"))
-                .format(Format::Grow)
+                .format(Grow)
                 .secret(hookbus::Secret::generate().unwrap()),
         )
         .unwrap();

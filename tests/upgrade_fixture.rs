@@ -10,9 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{eventually, Receiver, WAIT};
+use hookbus::presets::LeadCrm;
 use hookbus::{
-    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, Event, EventId, Format,
-    Signing, TenantId,
+    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, Event, EventId, Signing,
+    TenantId,
 };
 use serde_json::json;
 
@@ -193,9 +194,7 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     assert!(!stored.contains("crm-secret"), "secret redacted: {stored}");
     let moved = EndpointConfig::new("paused", receiver.url("/crm"))
         .ordered(true)
-        .format(Format::LeadCrm {
-            id_space: "space-7".into(),
-        })
+        .format(LeadCrm::new("space-7"))
         .signing(Signing::SecretInBody)
         .secret("crm-secret");
     bus.update_endpoint(ep(PAUSED), moved).unwrap();

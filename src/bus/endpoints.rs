@@ -9,10 +9,11 @@ use super::{Bus, Registered};
 use crate::config as bounds;
 use crate::delivery::{Lane, Route};
 use crate::endpoint::{
-    Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason, Secret,
+    Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason,
 };
 use crate::error::{Error, Result};
 use crate::page::{Cursor, Page};
+use crate::signing::Secret;
 use crate::store::records::{EndpointRecord, EndpointStateRecord, Mode};
 use crate::tenant::TenantId;
 use crate::time;
@@ -78,7 +79,7 @@ impl Bus {
                 reason: "this bus accepts https:// endpoints only",
             });
         }
-        if let crate::endpoint::Format::Custom(name) = &config.format {
+        if let crate::formats::Format::Custom(name) = &config.format {
             if !self.inner.shared.config.envelopes.0.contains_key(name) {
                 return Err(Error::InvalidEndpoint {
                     field: "format",
@@ -324,33 +325,22 @@ pub(super) fn status_of(mode: Mode) -> EndpointStatus {
 
 fn to_record(ep: &Endpoint) -> EndpointRecord {
     let c = &ep.config;
-    let ms = time::duration_ms;
     EndpointRecord {
         name: c.name.clone(),
         url: c.url.clone(),
         events: c.events.clone(),
         secret: c.secret.as_ref().map(|s| s.expose().to_string()),
         headers: c.headers.clone(),
-        max_attempts: c.max_attempts,
-        retry_delays_ms: c
-            .retry_delays
-            .as_ref()
-            .map(|v| v.iter().copied().map(ms).collect()),
-        timeout_ms: c.timeout.map(ms),
-        concurrency: c.concurrency,
         format: c.format.clone(),
         signing: c.signing.clone(),
-        success: c.success,
         attribute_filters: c.attribute_filters.clone(),
-        ordered: c.ordered,
-        pause_after: c.pause_after,
+        settings: c.settings.clone(),
         previous_secrets: ep
             .previous_secrets
             .iter()
             .map(|(s, at)| (s.expose().to_string(), time::to_ms(*at)))
             .collect(),
         created_ms: time::to_ms(ep.created_at),
-        rate_limit: c.rate_limit.map(|r| r.get()),
     }
 }
 
@@ -374,22 +364,15 @@ pub(super) fn from_record(
         events: r.events,
         secret: r.secret.map(Secret::new),
         headers: r.headers,
-        max_attempts: r.max_attempts,
-        retry_delays: r
-            .retry_delays_ms
-            .map(|v| v.into_iter().map(Duration::from_millis).collect()),
-        timeout: r.timeout_ms.map(Duration::from_millis),
-        concurrency: r.concurrency,
-        rate_limit: r.rate_limit.and_then(std::num::NonZeroU32::new),
         format: r.format,
         signing: r.signing,
-        success: r.success,
         attribute_filters: r.attribute_filters,
-        ordered: r.ordered,
-        pause_after: r.pause_after,
+        settings: r.settings,
         tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
     };
-    clamp_legacy(id, &mut config);
+    if config.settings.clamp_legacy() {
+        tracing::warn!(endpoint = %id, "a stored setting was outside its allowed range and is used at the nearest allowed value");
+    }
     let filter = config.validate().map_err(|e| Error::Corrupt {
         what: "endpoint",
         detail: e.to_string(),
@@ -411,44 +394,6 @@ pub(super) fn from_record(
     ))
 }
 
-/// Moves settings stored before their ranges existed into range, so such an
-/// endpoint keeps delivering (with the nearest allowed value) instead of
-/// being skipped as unreadable.
-fn clamp_legacy(id: EndpointId, c: &mut EndpointConfig) {
-    let settings = |c: &EndpointConfig| {
-        (
-            c.max_attempts,
-            c.retry_delays.clone(),
-            c.timeout,
-            c.concurrency,
-            c.pause_after,
-        )
-    };
-    let before = settings(c);
-    if let Some(n) = &mut c.max_attempts {
-        *n = bounds::ATTEMPTS.clamp_u32(*n);
-    }
-    if let Some(delays) = &mut c.retry_delays {
-        let most = usize::try_from(bounds::RETRY_DELAY_COUNT.max).unwrap_or(usize::MAX);
-        delays.truncate(most);
-        for d in delays.iter_mut() {
-            *d = bounds::RETRY_DELAY.clamp(*d);
-        }
-    }
-    if let Some(t) = &mut c.timeout {
-        *t = bounds::TIMEOUT.clamp(*t);
-    }
-    if let Some(n) = &mut c.concurrency {
-        *n = bounds::CONCURRENCY.clamp_u32(*n);
-    }
-    if let Some(Some(n)) = &mut c.pause_after {
-        *n = bounds::PAUSE_AFTER.clamp_u32(*n);
-    }
-    if settings(c) != before {
-        tracing::warn!(endpoint = %id, "a stored setting was outside its allowed range and is used at the nearest allowed value");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,11 +410,12 @@ mod tests {
         };
         let mut record = to_record(&endpoint);
         // As an earlier release, which had no upper bounds, could store.
-        record.max_attempts = Some(u32::MAX);
-        record.retry_delays_ms = Some(vec![u64::MAX; 150]);
-        record.timeout_ms = Some(u64::MAX);
-        record.concurrency = Some(100_000);
-        record.pause_after = Some(Some(u32::MAX));
+        let s = &mut record.settings;
+        s.max_attempts = Some(u32::MAX);
+        s.retry_delays = Some(vec![Duration::from_millis(u64::MAX); 150]);
+        s.timeout = Some(Duration::from_millis(u64::MAX));
+        s.concurrency = Some(100_000);
+        s.pause_after = Some(Some(u32::MAX));
         let (loaded, _) = from_record(
             EndpointId(7),
             TenantId::default_tenant(),
@@ -477,7 +423,7 @@ mod tests {
             &EndpointStateRecord::default(),
         )
         .unwrap();
-        let c = loaded.config();
+        let c = &loaded.config().settings;
         assert_eq!(c.max_attempts, Some(1000));
         let delays = c.retry_delays.as_ref().unwrap();
         assert_eq!(delays.len(), 100);

@@ -613,15 +613,15 @@ impl Lane {
     /// Whether a delivery may start now, and if not, when.
     fn startable(&self, st: &LaneState) -> Start {
         let route = self.route.read();
-        let limit = if route.ordered || !self.is_proven() {
+        let limit = if route.settings.ordered || !self.is_proven() {
             1
         } else {
-            route.concurrency
+            route.settings.concurrency
         };
         if st.in_flight.len() >= limit {
             return Start::Idle;
         }
-        let due = if route.ordered {
+        let due = if route.settings.ordered {
             // Strict publish order: only the oldest may go.
             st.pending.first_key_value().map(|(_, s)| s.due)
         } else {
@@ -651,12 +651,12 @@ impl Lane {
             return None;
         }
         let route = self.route.read();
-        let event = if route.ordered {
+        let event = if route.settings.ordered {
             *st.pending.first_key_value()?.0
         } else {
             st.by_due.first()?.1
         };
-        if let Some(per_second) = route.rate_limit {
+        if let Some(per_second) = route.settings.rate_limit {
             let interval = 1_000_000 / u64::from(per_second.get());
             st.next_start_us = st.next_start_us.max(now_us()).saturating_add(interval);
         }

@@ -25,10 +25,8 @@ mod retry;
 mod sender;
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -37,11 +35,12 @@ pub(crate) use retry::RetryPolicy;
 pub(crate) use sender::test_send;
 
 use crate::config::Config;
-use crate::endpoint::{Endpoint, EndpointId, Format, Signing, SuccessPolicy};
+use crate::endpoint::{Endpoint, EndpointId, Settings};
 use crate::event::IdGenerator;
+use crate::formats::Format;
 use crate::http::HttpClient;
 use crate::notice::Notices;
-use crate::signing::SigningKey;
+use crate::signing::{Signing, SigningKey};
 use crate::store::Store;
 use crate::time;
 
@@ -109,21 +108,16 @@ pub(crate) struct Route {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) format: Format,
     pub(crate) signing: Signing,
-    pub(crate) success: SuccessPolicy,
-    pub(crate) max_attempts: u32,
+    /// The delivery settings, bus defaults filled in.
+    pub(crate) settings: Settings,
     pub(crate) retry: RetryPolicy,
-    pub(crate) timeout: Duration,
-    pub(crate) concurrency: usize,
-    /// At most this many attempts start per second.
-    pub(crate) rate_limit: Option<NonZeroU32>,
-    pub(crate) ordered: bool,
-    pub(crate) pause_after: Option<u32>,
 }
 
 impl Route {
     /// `endpoint` has been validated, so its secret decodes.
     pub(crate) fn new(endpoint: &Endpoint, config: &Config) -> Route {
         let c = &endpoint.config;
+        let settings = c.settings.resolve(config);
         let current = c
             .secret
             .iter()
@@ -138,24 +132,8 @@ impl Route {
             headers: c.headers.clone(),
             format: c.format.clone(),
             signing: c.signing.clone(),
-            success: c.success,
-            max_attempts: c.max_attempts.unwrap_or(config.max_attempts),
-            retry: RetryPolicy::new(
-                c.retry_delays
-                    .clone()
-                    .unwrap_or_else(|| config.retry_delays.clone()),
-                config.retry_jitter,
-            ),
-            timeout: c.timeout.unwrap_or(config.timeout),
-            // Strict order means one delivery at a time.
-            concurrency: if c.ordered {
-                1
-            } else {
-                c.concurrency.unwrap_or(config.concurrency) as usize
-            },
-            rate_limit: c.rate_limit,
-            ordered: c.ordered,
-            pause_after: c.pause_after.unwrap_or(config.pause_after),
+            retry: RetryPolicy::new(settings.retry_delays.clone(), settings.retry_jitter),
+            settings,
         }
     }
 

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Lane, Route, Shared};
-use crate::endpoint::{PauseReason, Signing};
+use crate::endpoint::PauseReason;
 use crate::error::{Error, Result};
 use crate::event::EventId;
 use crate::formats;
@@ -43,6 +43,7 @@ use crate::http::{HttpOutcome, HttpRequest};
 use crate::log::{Attempt, ErrorKind, Trigger};
 use crate::notice::Notice;
 use crate::signing;
+use crate::signing::Signing;
 use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState, EventRecord, Mode};
 use crate::store::Stored;
 use crate::time::{self, now_ms};
@@ -201,7 +202,7 @@ fn try_deliver(
         DeliveryState::InFlight { attempt } => attempt,
         DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => return Ok(None),
     };
-    let last_allowed = last_attempt(&delivery, route.max_attempts);
+    let last_allowed = last_attempt(&delivery, route.settings.max_attempts);
     let mut stored = stored;
     if attempt > last_allowed {
         // max_attempts was lowered below what this delivery already used.
@@ -295,7 +296,7 @@ fn finish(
             .saturating_sub(delivery.round_start)
             .saturating_add(1),
         succeeded,
-        route.max_attempts,
+        route.settings.max_attempts,
         now_ms(),
     );
     // after_attempt counts within the round; store absolute numbers.
@@ -331,7 +332,7 @@ fn finish(
     shared
         .store
         .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
-    if route.ordered {
+    if route.settings.ordered {
         // The next delivery may only go once this outcome survives a
         // crash; otherwise a restart could resend this one after it.
         shared.store.commit()?;
@@ -350,7 +351,14 @@ fn finish(
         outcome.error.as_ref().map(|(k, _)| *k),
         outcome.duration,
     );
-    after_outcome(shared, lane, route.pause_after, event_id, outcome, next)?;
+    after_outcome(
+        shared,
+        lane,
+        route.settings.pause_after,
+        event_id,
+        outcome,
+        next,
+    )?;
     Ok(requeue)
 }
 
@@ -489,7 +497,7 @@ fn send(
         url: &route.url,
         headers: &headers,
         body: &body.bytes,
-        timeout: route.timeout,
+        timeout: route.settings.timeout,
     })
 }
 
@@ -535,7 +543,7 @@ fn judge(route: &Route, outcome: &mut HttpOutcome) {
             ErrorKind::Redirect,
             format!("redirect {status} not followed"),
         ));
-    } else if !route.success.accepts(status) {
+    } else if !route.settings.success.accepts(status) {
         outcome.error = Some((ErrorKind::Status, format!("status {status}")));
     }
 }

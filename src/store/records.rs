@@ -6,38 +6,154 @@
 //! declaration order. The record versions and the layout of each version
 //! are pinned by the fixtures in `tests/fixtures/records/`.
 
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
 use super::codec::Record;
 use super::tags;
-use crate::endpoint::{Format, PauseReason, Signing, SuccessPolicy};
+use crate::endpoint::{Overrides, PauseReason};
+use crate::formats::Format;
+use crate::signing::Signing;
+use crate::time;
 
 /// An endpoint's settings, as given by the host.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored with a frozen layout (see [`EndpointRecord`]'s `Serialize`): the
+/// fields of versions 1 and 2 in the order they were first written, the
+/// delivery settings among them where they have always been.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct EndpointRecord {
     pub(crate) name: String,
     pub(crate) url: String,
     pub(crate) events: Vec<String>,
     pub(crate) secret: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) max_attempts: Option<u32>,
-    pub(crate) retry_delays_ms: Option<Vec<u64>>,
-    pub(crate) timeout_ms: Option<u64>,
-    pub(crate) concurrency: Option<u32>,
-    #[serde(with = "tags")]
     pub(crate) format: Format,
-    #[serde(with = "tags")]
     pub(crate) signing: Signing,
-    #[serde(with = "tags")]
-    pub(crate) success: SuccessPolicy,
     pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
-    pub(crate) ordered: bool,
-    pub(crate) pause_after: Option<Option<u32>>,
+    /// The delivery settings, kept whole.
+    pub(crate) settings: Overrides,
     /// Secrets replaced by a rotation, with the time they stop signing.
     pub(crate) previous_secrets: Vec<(String, u64)>,
     pub(crate) created_ms: u64,
-    /// Attempts started per second at most (version 2).
-    pub(crate) rate_limit: Option<u32>,
+}
+
+/// The number of fields in the stored layout of [`EndpointRecord`].
+const ENDPOINT_FIELDS: usize = 18;
+
+/// The stored layout, one element after another as bincode lays out a
+/// struct (so the bytes are those of the derived encoding this replaced).
+/// Durations are whole milliseconds. `rate_limit` came with version 2, at
+/// the end. A new setting goes at the end too, with a new record version:
+/// the destructuring below does not compile until it is placed.
+impl Serialize for EndpointRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Overrides {
+            max_attempts,
+            retry_delays,
+            timeout,
+            concurrency,
+            rate_limit,
+            success,
+            ordered,
+            pause_after,
+        } = &self.settings;
+        let ms = |d: &Duration| time::duration_ms(*d);
+        let mut t = s.serialize_tuple(ENDPOINT_FIELDS)?;
+        t.serialize_element(&self.name)?;
+        t.serialize_element(&self.url)?;
+        t.serialize_element(&self.events)?;
+        t.serialize_element(&self.secret)?;
+        t.serialize_element(&self.headers)?;
+        t.serialize_element(max_attempts)?;
+        t.serialize_element(
+            &retry_delays
+                .as_ref()
+                .map(|v| v.iter().map(ms).collect::<Vec<u64>>()),
+        )?;
+        t.serialize_element(&timeout.as_ref().map(ms))?;
+        t.serialize_element(concurrency)?;
+        t.serialize_element(&tags::ByTag(&self.format))?;
+        t.serialize_element(&tags::ByTag(&self.signing))?;
+        t.serialize_element(&tags::ByTag(success))?;
+        t.serialize_element(&self.attribute_filters)?;
+        t.serialize_element(ordered)?;
+        t.serialize_element(pause_after)?;
+        t.serialize_element(&self.previous_secrets)?;
+        t.serialize_element(&self.created_ms)?;
+        t.serialize_element(&rate_limit.map(NonZeroU32::get))?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for EndpointRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_tuple(ENDPOINT_FIELDS, EndpointVisitor)
+    }
+}
+
+struct EndpointVisitor;
+
+impl<'de> Visitor<'de> for EndpointVisitor {
+    type Value = EndpointRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an endpoint record")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EndpointRecord, A::Error> {
+        fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(seq: &mut A) -> Result<T, A::Error> {
+            seq.next_element()?
+                .ok_or_else(|| de::Error::custom("endpoint record ends early"))
+        }
+        let name = next(&mut seq)?;
+        let url = next(&mut seq)?;
+        let events = next(&mut seq)?;
+        let secret = next(&mut seq)?;
+        let headers = next(&mut seq)?;
+        let max_attempts = next(&mut seq)?;
+        let retry_delays_ms: Option<Vec<u64>> = next(&mut seq)?;
+        let timeout_ms: Option<u64> = next(&mut seq)?;
+        let concurrency = next(&mut seq)?;
+        let tags::FromTag(format) = next(&mut seq)?;
+        let tags::FromTag(signing) = next(&mut seq)?;
+        let tags::FromTag(success) = next(&mut seq)?;
+        let attribute_filters = next(&mut seq)?;
+        let ordered = next(&mut seq)?;
+        let pause_after = next(&mut seq)?;
+        let previous_secrets = next(&mut seq)?;
+        let created_ms = next(&mut seq)?;
+        let rate_limit: Option<u32> = next(&mut seq)?;
+        Ok(EndpointRecord {
+            name,
+            url,
+            events,
+            secret,
+            headers,
+            format,
+            signing,
+            attribute_filters,
+            settings: Overrides {
+                max_attempts,
+                retry_delays: retry_delays_ms
+                    .map(|v| v.into_iter().map(Duration::from_millis).collect()),
+                timeout: timeout_ms.map(Duration::from_millis),
+                concurrency,
+                // Never stored as 0 (that is no limit, stored as none).
+                rate_limit: rate_limit.and_then(NonZeroU32::new),
+                success,
+                ordered,
+                pause_after,
+            },
+            previous_secrets,
+            created_ms,
+        })
+    }
 }
 
 /// Whether an endpoint sends, and how it has been doing. Written by the host

@@ -9,12 +9,17 @@
 //! the tenant records (`tenant`, `tenant_deletion`, `cancelled`) by their
 //! first version.
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
 use super::codec::{self, Record};
 use super::records::{
     AttemptRecord, DeliveryRecord, DeliveryState, EndpointRecord, EndpointStateRecord, EventRecord,
     IdempotencyRecord, Mode,
 };
-use crate::endpoint::{Format, PauseReason, Signing, SuccessPolicy};
+use crate::endpoint::{Overrides, PauseReason, SuccessPolicy};
+use crate::formats::Format;
+use crate::signing::Signing;
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -68,7 +73,7 @@ fn name_of<T>() -> &'static str {
 }
 
 fn endpoint(
-    format: Format,
+    format: impl Into<Format>,
     signing: Signing,
     success: SuccessPolicy,
     full: bool,
@@ -83,32 +88,39 @@ fn endpoint(
         } else {
             vec![]
         },
-        max_attempts: full.then_some(7),
-        retry_delays_ms: full.then(|| vec![1_000, 60_000, 3_600_000]),
-        timeout_ms: full.then_some(15_000),
-        concurrency: full.then_some(4),
-        format,
+        format: format.into(),
         signing,
-        success,
         attribute_filters: if full {
             vec![("tenant".into(), vec!["acme".into(), "globex".into()])]
         } else {
             vec![]
         },
-        ordered: full,
-        pause_after: if full { Some(Some(50)) } else { Some(None) },
+        settings: Overrides {
+            max_attempts: full.then_some(7),
+            retry_delays: full.then(|| {
+                [1_000, 60_000, 3_600_000]
+                    .map(Duration::from_millis)
+                    .to_vec()
+            }),
+            timeout: full.then_some(Duration::from_millis(15_000)),
+            concurrency: full.then_some(4),
+            rate_limit: None,
+            success,
+            ordered: full,
+            pause_after: if full { Some(Some(50)) } else { Some(None) },
+        },
         previous_secrets: if full {
             vec![("whsec_b2xkIHNlY3JldA==".into(), 1_700_000_300_000)]
         } else {
             vec![]
         },
         created_ms: 1_700_000_000_123,
-        rate_limit: None,
     }
 }
 
 #[test]
 fn endpoint_records_of_every_format_signing_and_policy() {
+    use crate::formats::presets::{Grow, GrowthX, LeadCrm, Snitcher};
     use Format::*;
     let cases = [
         (
@@ -123,9 +135,7 @@ fn endpoint_records_of_every_format_signing_and_policy() {
         (
             fixture!("endpoint_growthx"),
             endpoint(
-                GrowthX {
-                    client: "ops@acme.example".into(),
-                },
+                GrowthX::new("ops@acme.example"),
                 Signing::HmacSha256Hex {
                     header: "Signature".into(),
                 },
@@ -136,9 +146,7 @@ fn endpoint_records_of_every_format_signing_and_policy() {
         (
             fixture!("endpoint_leadcrm"),
             endpoint(
-                LeadCrm {
-                    id_space: "space-42".into(),
-                },
+                LeadCrm::new("space-42"),
                 Signing::SecretInBody,
                 SuccessPolicy::Any2xx,
                 true,
@@ -188,7 +196,7 @@ fn version_2_endpoints_keep_the_rate_limit() {
         SuccessPolicy::Any2xx,
         true,
     );
-    expected.rate_limit = Some(50);
+    expected.settings.rate_limit = NonZeroU32::new(50);
     if std::env::var_os("HOOKBUS_WRITE_FIXTURE").is_some() {
         println!("{}", hex(&codec::encode(&expected)));
     }

@@ -4,7 +4,8 @@
 //! of a public enum ([`Format`], [`Signing`], [`SuccessPolicy`],
 //! [`PauseReason`]) therefore cannot change what is stored or re-label what
 //! is already stored; a new variant does not compile until it is given a
-//! new tag below. This module is where the public types meet the stored
+//! new tag below. The product presets were variants of `Format` when
+//! their tags were given; each keeps its tag as a preset. This module is where the public types meet the stored
 //! format: nothing outside the store encodes them.
 //!
 //! The layout is the one bincode gives an enum (the tag as a varint, then
@@ -14,10 +15,10 @@
 //! | enum            | tag | variant (fields)                          |
 //! |-----------------|-----|-------------------------------------------|
 //! | `Format`        | 0   | `Standard`                                |
-//! |                 | 1   | `GrowthX` (client: string)                |
-//! |                 | 2   | `LeadCrm` (id_space: string)              |
-//! |                 | 3   | `Snitcher`                                |
-//! |                 | 4   | `Grow`                                    |
+//! |                 | 1   | preset `GrowthX` (client: string)         |
+//! |                 | 2   | preset `LeadCrm` (id_space: string)       |
+//! |                 | 3   | preset `Snitcher`                         |
+//! |                 | 4   | preset `Grow`                             |
 //! |                 | 5   | `Raw`                                     |
 //! |                 | 6   | `Custom` (name: string)                   |
 //! | `Signing`       | 0   | `StandardWebhooks`                        |
@@ -47,7 +48,10 @@ use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 
 use super::records::{DeliveryState, Mode};
-use crate::endpoint::{Format, PauseReason, Signing, SuccessPolicy};
+use crate::endpoint::{PauseReason, SuccessPolicy};
+use crate::formats::presets::{Grow, GrowthX, Kind, LeadCrm, Preset, Snitcher};
+use crate::formats::Format;
+use crate::signing::Signing;
 
 /// A type stored as a tag and the fields of its variant.
 pub(crate) trait Tagged: Sized {
@@ -109,8 +113,9 @@ impl<'de, T: Tagged> Visitor<'de> for TagVisitor<T> {
     }
 }
 
-/// A tagged value inside the fields of another (the reason of a pause).
-struct ByTag<'a, T>(&'a T);
+/// A tagged value inside the fields of another (the reason of a pause, the
+/// enums of an endpoint record).
+pub(crate) struct ByTag<'a, T>(pub(crate) &'a T);
 
 impl<T: Tagged> Serialize for ByTag<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -118,7 +123,7 @@ impl<T: Tagged> Serialize for ByTag<'_, T> {
     }
 }
 
-struct FromTag<T>(T);
+pub(crate) struct FromTag<T>(pub(crate) T);
 
 impl<'de, T: Tagged> Deserialize<'de> for FromTag<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -132,10 +137,10 @@ impl Tagged for Format {
     fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Format::Standard => tagged(s, 0, &()),
-            Format::GrowthX { client } => tagged(s, 1, client),
-            Format::LeadCrm { id_space } => tagged(s, 2, id_space),
-            Format::Snitcher => tagged(s, 3, &()),
-            Format::Grow => tagged(s, 4, &()),
+            Format::Preset(Preset(Kind::GrowthX(p))) => tagged(s, 1, p.client()),
+            Format::Preset(Preset(Kind::LeadCrm(p))) => tagged(s, 2, p.id_space()),
+            Format::Preset(Preset(Kind::Snitcher(_))) => tagged(s, 3, &()),
+            Format::Preset(Preset(Kind::Grow(_))) => tagged(s, 4, &()),
             Format::Raw => tagged(s, 5, &()),
             Format::Custom(name) => tagged(s, 6, name),
         }
@@ -144,14 +149,10 @@ impl Tagged for Format {
     fn read<'de, A: SeqAccess<'de>>(tag: u32, seq: &mut A) -> Result<Self, A::Error> {
         Ok(match tag {
             0 => fields::<(), _>(seq).map(|()| Format::Standard)?,
-            1 => Format::GrowthX {
-                client: fields(seq)?,
-            },
-            2 => Format::LeadCrm {
-                id_space: fields(seq)?,
-            },
-            3 => fields::<(), _>(seq).map(|()| Format::Snitcher)?,
-            4 => fields::<(), _>(seq).map(|()| Format::Grow)?,
+            1 => GrowthX::new(fields::<String, _>(seq)?).into(),
+            2 => LeadCrm::new(fields::<String, _>(seq)?).into(),
+            3 => fields::<(), _>(seq).map(|()| Snitcher.into())?,
+            4 => fields::<(), _>(seq).map(|()| Grow.into())?,
             5 => fields::<(), _>(seq).map(|()| Format::Raw)?,
             6 => Format::Custom(fields(seq)?),
             _ => return Err(unknown::<Self, _>(tag)),
