@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
-use crate::config as bounds;
+use crate::bounds;
 use crate::error::{Error, Result};
 use crate::event::is_type_byte;
 

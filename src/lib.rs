@@ -273,6 +273,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bounds;
 mod bus;
 mod config;
 mod delivery;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Bus, Registered};
-use crate::config as bounds;
+use crate::bounds;
 use crate::delivery::{Lane, Route};
 use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason, Secret,

@@ -87,7 +87,7 @@ impl Bus {
         BusBuilder::new(path)
     }
 
-    pub(crate) fn open_with(config: Config) -> Result<Bus> {
+    fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
         config.validate()?;
         let http = HttpClient::new(&config)?;
@@ -443,6 +443,20 @@ impl Bus {
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
+    }
+}
+
+// The builder is plain data in `config`; opening is the bus's business.
+impl BusBuilder {
+    /// Opens the bus: opens or creates the database, resumes every pending
+    /// delivery and starts the senders.
+    ///
+    /// Every setting is checked first, before the database is touched: one
+    /// outside its allowed range (given in its setter's doc) fails with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), which names
+    /// the setting and the range.
+    pub fn open(self) -> Result<Bus> {
+        Bus::open_with(self.into_config())
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
-use crate::config::{self as bounds, Config};
+use crate::bounds;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log::ErrorKind;
 use guard::{parse_network, Blocked, GuardedResolver, NetworkPolicy};
