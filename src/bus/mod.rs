@@ -19,12 +19,12 @@ use crate::delivery::{Lane, Route, Shared};
 use crate::endpoint::{Endpoint, EndpointId, EventFilter};
 use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpOptions};
 use crate::janitor::{self, Janitor};
 use crate::routing::{Membership, Routing};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -90,8 +90,8 @@ impl Bus {
     fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
         config.validate()?;
-        let http = HttpClient::new(&config)?;
-        let store = Store::open(&config)?;
+        let http = HttpClient::new(&http_options(&config))?;
+        let store = Store::open(&store_options(&config))?;
         let mut recovery = RecoveryReport::default();
         recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
         let mut members = Membership::default();
@@ -443,6 +443,27 @@ impl Bus {
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
+    }
+}
+
+/// The store's share of the bus settings.
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        path: config.path.clone(),
+        cache_capacity_bytes: config.cache_capacity_bytes,
+        flush_every: config.flush_every,
+    }
+}
+
+/// The HTTP client's share of the bus settings.
+fn http_options(config: &Config) -> HttpOptions {
+    HttpOptions {
+        connect_timeout: config.connect_timeout,
+        response_body_limit: config.response_body_limit,
+        user_agent: config.user_agent.clone(),
+        allow_private_networks: config.allow_private_networks,
+        allowed_networks: config.allowed_networks.clone(),
+        https_only: config.https_only,
     }
 }
 
