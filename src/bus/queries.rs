@@ -103,7 +103,7 @@ impl Bus {
                 let mut out = Vec::new();
                 for event in events {
                     if let Some((rec, _)) = store.delivery(endpoint, event)? {
-                        out.push(Delivery::from_record(endpoint, event, &rec));
+                        out.push(rec.to_delivery(endpoint, event));
                     }
                 }
                 Ok(Page::new(out, next))
@@ -119,7 +119,7 @@ impl Bus {
                 Ok(Page::new(
                     found
                         .iter()
-                        .map(|(event, rec)| Delivery::from_record(endpoint, *event, rec))
+                        .map(|(event, rec)| rec.to_delivery(endpoint, *event))
                         .collect(),
                     next,
                 ))
@@ -167,7 +167,7 @@ impl Bus {
                 .as_ref()
                 .is_none_or(|t| members.belongs(EndpointId(r.endpoint), t))
         };
-        let keep = |r: &AttemptRecord| query.keeps(r) && in_tenant(r);
+        let keep = |r: &AttemptRecord| r.matches(&query) && in_tenant(r);
         let found = match (&query.event, &query.tenant, query.endpoint) {
             (Some(event), _, _) => {
                 let mut all = store.attempts_for_event(*event)?;

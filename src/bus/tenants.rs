@@ -300,35 +300,32 @@ pub(super) fn host_delivery(
 ) -> Result<Option<Delivery>> {
     let keyed = store.keyed_delivery(ep, ev)?;
     if let Some((rec, Stored::Finished)) = &keyed {
-        return Ok(Some(Delivery::from_record(ep, ev, rec)));
+        return Ok(Some(rec.to_delivery(ep, ev)));
     }
     if let Some(c) = store.cancelled(ep, ev)? {
         return Ok(Some(cancelled(ep, ev, &c)));
     }
     if let Some((rec, _)) = keyed {
-        return Ok(Some(Delivery::from_record(ep, ev, &rec)));
+        return Ok(Some(rec.to_delivery(ep, ev)));
     }
     let implied = match event {
         Some(e) => implied_delivery(ep, e),
         None => store.event(ev)?.and_then(|e| implied_delivery(ep, &e)),
     };
-    Ok(implied.map(|rec| Delivery::from_record(ep, ev, &rec)))
+    Ok(implied.map(|rec| rec.to_delivery(ep, ev)))
 }
 
 fn cancelled(ep: EndpointId, ev: EventId, c: &CancelledRecord) -> Delivery {
-    let mut d = Delivery::from_record(
-        ep,
-        ev,
-        &crate::store::records::DeliveryRecord {
-            state: DeliveryState::Failed {
-                attempts: c.attempts,
-            },
-            created_ms: c.created_ms,
-            updated_ms: c.cancelled_ms,
-            round_start: 1,
-            manual: false,
+    let mut d = crate::store::records::DeliveryRecord {
+        state: DeliveryState::Failed {
+            attempts: c.attempts,
         },
-    );
+        created_ms: c.created_ms,
+        updated_ms: c.cancelled_ms,
+        round_start: 1,
+        manual: false,
+    }
+    .to_delivery(ep, ev);
     d.status = DeliveryStatus::Cancelled {
         attempts: c.attempts,
         at: time::from_ms(c.cancelled_ms),

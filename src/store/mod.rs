@@ -11,6 +11,7 @@ pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
 mod queue;
+mod read_models;
 pub(crate) mod records;
 #[cfg(test)]
 mod stored_format;
