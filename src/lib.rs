@@ -292,6 +292,7 @@ mod log;
 mod notice;
 mod page;
 mod routing;
+mod runtime;
 #[cfg(feature = "serde")]
 mod serde_support;
 pub mod signing;

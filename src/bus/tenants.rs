@@ -49,14 +49,14 @@ impl Bus {
         // Under the registry lock, so a concurrent delete_tenant either
         // removes this metadata or runs after it.
         let _registry = self.inner.registry.write();
-        self.inner.shared.store.put_tenant(&id, &rec)?;
+        self.inner.engine.runtime.store.put_tenant(&id, &rec)?;
         Ok(self.tenant_view(id, Some(rec)))
     }
 
     /// A tenant: its metadata and endpoint count. A tenant exists while it
     /// has endpoints or saved metadata; otherwise [`Error::TenantNotFound`].
     pub fn tenant(&self, id: &TenantId) -> Result<Tenant> {
-        let rec = self.inner.shared.store.tenant(id)?;
+        let rec = self.inner.engine.runtime.store.tenant(id)?;
         let view = self.tenant_view(id.clone(), rec);
         if view.endpoints == 0 && view.updated_at.is_none() {
             return Err(Error::TenantNotFound(id.clone()));
@@ -68,7 +68,12 @@ impl Bus {
     /// `after` of a previous page's [`TenantPage::next`].
     pub fn tenants(&self, after: Option<&TenantId>, limit: usize) -> Result<TenantPage> {
         let limit = limit.max(1);
-        let stored = self.inner.shared.store.tenants_after(after, limit)?;
+        let stored = self
+            .inner
+            .engine
+            .runtime
+            .store
+            .tenants_after(after, limit)?;
         let live: Vec<TenantId> = self
             .inner
             .routing
@@ -127,8 +132,8 @@ impl Bus {
     /// afresh.
     pub fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
         self.check_open()?;
-        let shared = &self.inner.shared;
-        let store = &shared.store;
+        let engine = &self.inner.engine;
+        let store = &engine.runtime.store;
         let now = time::now_ms();
         let (seq, lanes) = {
             let mut registry = self.inner.registry.write();
@@ -153,7 +158,7 @@ impl Bus {
             let mut lanes: Vec<Arc<Lane>> = Vec::new();
             for id in ids {
                 routing.remove(id);
-                shared.lanes.write().remove(&id);
+                engine.lanes.write().remove(&id);
                 if let Some(reg) = registry.remove(&id) {
                     reg.lane.close();
                     lanes.push(reg.lane);
