@@ -162,7 +162,7 @@ impl Default for Config {
     }
 }
 
-/// Opens a [`Bus`] with settings other than the defaults.
+/// Opens a [`Bus`](crate::Bus) with settings other than the defaults.
 ///
 /// ```no_run
 /// use std::time::Duration;
