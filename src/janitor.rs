@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::delivery::Shared;
+use crate::delivery::Engine;
 use crate::error::Result;
 use crate::event::EventId;
 use crate::store::records::DeliveryRecord;
@@ -41,12 +41,12 @@ pub(crate) struct Janitor {
 }
 
 impl Janitor {
-    pub(crate) fn start(shared: Arc<Shared>) -> std::io::Result<Janitor> {
+    pub(crate) fn start(engine: Arc<Engine>) -> std::io::Result<Janitor> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
         let handle = thread::Builder::new()
             .name("hookbus-janitor".into())
-            .spawn(move || run(&shared, &signal))?;
+            .spawn(move || run(&engine, &signal))?;
         Ok(Janitor {
             stop,
             handle: Some(handle),
@@ -62,34 +62,35 @@ impl Janitor {
     }
 }
 
-fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
+fn run(engine: &Arc<Engine>, stop: &(Mutex<bool>, Condvar)) {
     let mut retention_from = EventId::from_u128(0);
     // Retention needs no hurry: every minute, or a tenth of the retention
     // when that is shorter, and never more often than the janitor wakes.
-    let retention_every = shared
+    let retention_every = engine
+        .runtime
         .config
         .retention
         .map_or(Duration::from_secs(60), |keep| keep / 10)
         .min(Duration::from_secs(60))
-        .max(shared.config.janitor_interval);
+        .max(engine.runtime.config.janitor_interval);
     let mut last_retention: Option<Instant> = None;
     loop {
         {
             let mut stopped = stop.0.lock();
             if !*stopped {
                 stop.1
-                    .wait_for(&mut stopped, shared.config.janitor_interval);
+                    .wait_for(&mut stopped, engine.runtime.config.janitor_interval);
             }
             if *stopped {
                 return;
             }
         }
-        if let Err(e) = checkpoint(shared) {
+        if let Err(e) = checkpoint(engine) {
             tracing::error!(error = %e, "janitor: moving the queue checkpoint failed");
         }
         if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
             last_retention = Some(Instant::now());
-            match retention(shared, retention_from) {
+            match retention(engine, retention_from) {
                 Ok(next) => retention_from = next,
                 Err(e) => tracing::error!(error = %e, "janitor: retention failed"),
             }
@@ -98,10 +99,10 @@ fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
 }
 
 /// Moves the queue checkpoint as far as it may go.
-pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
-    let store = &shared.store;
+pub(crate) fn checkpoint(engine: &Engine) -> Result<()> {
+    let store = &engine.runtime.store;
     let before = now_ms().saturating_sub(time::duration_ms(MATERIALIZE_AFTER));
-    let lanes: Vec<_> = shared.lanes.read().values().cloned().collect();
+    let lanes: Vec<_> = engine.lanes.read().values().cloned().collect();
     let mut wrote = 0;
     for lane in &lanes {
         wrote += lane.materialize_older_than(before, MATERIALIZE_PER_ROUND, |event, due| {
@@ -130,8 +131,8 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
     }
     // Under the id generator's lock no publish can reserve a delivery, so
     // the oldest implied delivery of every lane is known exactly.
-    let checkpoint = shared.ids.with_last(|last| {
-        let lanes = shared.lanes.read();
+    let checkpoint = engine.runtime.ids.with_last(|last| {
+        let lanes = engine.lanes.read();
         lanes
             .values()
             .filter_map(|l| l.oldest_implied())
@@ -145,15 +146,15 @@ pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
 }
 
 /// One retention round; returns where the next one starts.
-fn retention(shared: &Shared, from: EventId) -> Result<EventId> {
-    let store = &shared.store;
-    let Some(keep) = shared.config.retention else {
+fn retention(engine: &Engine, from: EventId) -> Result<EventId> {
+    let store = &engine.runtime.store;
+    let Some(keep) = engine.runtime.config.retention else {
         return Ok(from);
     };
     let cutoff_ms = now_ms().saturating_sub(time::duration_ms(keep));
     let cutoff = EventId::from_u128(u128::from(cutoff_ms) << 80);
     let (purged, next) = store.purge_delivered(from, cutoff, RETENTION_BUDGET)?;
-    let window = time::duration_ms(shared.config.idempotency_window);
+    let window = time::duration_ms(engine.runtime.config.idempotency_window);
     let keys = store.purge_idempotency(now_ms().saturating_sub(window))?;
     if purged > 0 || keys > 0 {
         tracing::debug!(

@@ -273,6 +273,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bounds;
 mod bus;
 mod config;
 mod delivery;
@@ -291,6 +292,7 @@ mod log;
 mod notice;
 mod page;
 mod routing;
+mod runtime;
 #[cfg(feature = "serde")]
 mod serde_support;
 pub mod signing;

@@ -5,8 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use crate::endpoint::EndpointId;
 use crate::event::EventId;
-use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState};
-use crate::time;
 
 /// Why an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -166,29 +164,6 @@ impl fmt::Debug for Attempt {
     }
 }
 
-impl From<AttemptRecord> for Attempt {
-    fn from(r: AttemptRecord) -> Self {
-        Attempt {
-            endpoint: EndpointId(r.endpoint),
-            event: EventId::from_u128(r.event),
-            number: r.attempt,
-            trigger: if r.manual {
-                Trigger::Manual
-            } else {
-                Trigger::Scheduled
-            },
-            started_at: time::from_ms(r.started_ms),
-            duration: Duration::from_micros(r.duration_us),
-            status: r.status,
-            succeeded: r.succeeded,
-            error: r.error_kind.map(ErrorKind::from_code),
-            error_message: r.error_message,
-            response_body: r.response_body,
-            response_truncated: r.response_truncated,
-        }
-    }
-}
-
 /// Where a delivery of one event to one endpoint stands.
 ///
 /// A delivery is *queued* from the moment it is created until an attempt
@@ -269,31 +244,6 @@ pub struct Delivery {
     pub manual: bool,
 }
 
-impl Delivery {
-    pub(crate) fn from_record(endpoint: EndpointId, event: EventId, r: &DeliveryRecord) -> Self {
-        let status = match r.state {
-            DeliveryState::Waiting {
-                next_attempt,
-                due_ms,
-            } => DeliveryStatus::Queued {
-                next_attempt,
-                due: time::from_ms(due_ms),
-            },
-            DeliveryState::InFlight { attempt } => DeliveryStatus::InFlight { attempt },
-            DeliveryState::Delivered { attempts } => DeliveryStatus::Delivered { attempts },
-            DeliveryState::Failed { attempts } => DeliveryStatus::Failed { attempts },
-        };
-        Delivery {
-            endpoint,
-            event,
-            status,
-            created_at: time::from_ms(r.created_ms),
-            updated_at: time::from_ms(r.updated_ms),
-            manual: r.manual,
-        }
-    }
-}
-
 /// Which attempts [`Bus::query_attempts`](crate::Bus::query_attempts)
 /// returns: newest first (in the order their outcomes were logged, which
 /// for overlapping attempts can differ from the order they started),
@@ -344,14 +294,6 @@ impl AttemptQuery {
     pub fn until(mut self, t: SystemTime) -> Self {
         self.until = Some(t);
         self
-    }
-
-    pub(crate) fn keeps(&self, r: &AttemptRecord) -> bool {
-        self.event.is_none_or(|e| e.as_u128() == r.event)
-            && self.endpoint.is_none_or(|e| e.as_u64() == r.endpoint)
-            && self.outcome.is_none_or(|s| s == r.succeeded)
-            && self.since.is_none_or(|t| r.started_ms >= time::to_ms(t))
-            && self.until.is_none_or(|t| r.started_ms < time::to_ms(t))
     }
 }
 

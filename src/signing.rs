@@ -8,7 +8,8 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
-use std::time::{Duration, SystemTime};
+use std::fmt;
+use std::time::Duration;
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -17,9 +18,56 @@ use sha2::Sha256;
 mod scheme;
 mod secret;
 
-pub use crate::verify::VerifyError;
 pub use scheme::Signing;
 pub use secret::Secret;
+// Kept here so that `hookbus::signing::verify_standard` stays where hosts
+// import it from; nothing in this module uses `verify`.
+pub use crate::verify::verify_standard;
+
+/// Why a delivery did not verify, or why a host's secret cannot sign.
+/// Also exported as [`crate::verify::VerifyError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No secret was given to a verifier whose scheme needs one.
+    NoSecret,
+    /// A secret is malformed (`whsec_` followed by invalid base64).
+    InvalidSecret,
+    /// A header the scheme needs is absent.
+    MissingHeader(String),
+    /// `webhook-timestamp` is not a number of seconds.
+    BadTimestamp,
+    /// The timestamp is further from now than the tolerance.
+    TimestampOutOfTolerance,
+    /// The signature is not in the scheme's format (no `v1,` entry with
+    /// non-empty base64, not hex…).
+    BadSignatureFormat,
+    /// The body is not a JSON object carrying the secret field.
+    BadBody,
+    /// Well-formed, but matches none of the secrets.
+    NoMatchingSignature,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::NoSecret => f.write_str("no secret to verify with"),
+            VerifyError::InvalidSecret => f.write_str("a secret is malformed"),
+            VerifyError::MissingHeader(h) => write!(f, "missing header {h}"),
+            VerifyError::BadTimestamp => {
+                f.write_str("webhook-timestamp is not a number of seconds")
+            }
+            VerifyError::TimestampOutOfTolerance => {
+                f.write_str("the timestamp is outside the tolerance")
+            }
+            VerifyError::BadSignatureFormat => f.write_str("the signature is malformed"),
+            VerifyError::BadBody => f.write_str("the body carries no secret field"),
+            VerifyError::NoMatchingSignature => f.write_str("no signature matches"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
 
 pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -142,35 +190,10 @@ pub fn sign_standard(
     Ok(standard_entry(&key, msg_id, timestamp, body))
 }
 
-/// Checks a Standard Webhooks delivery from its three header values and raw
-/// body: a shorthand for [`crate::verify::Verifier`] with one secret.
-pub fn verify_standard(
-    secret: &str,
-    msg_id: &str,
-    timestamp: &str,
-    signatures: &str,
-    body: &[u8],
-    now: SystemTime,
-    tolerance: Duration,
-) -> Result<(), VerifyError> {
-    crate::verify::Verifier::new(Signing::StandardWebhooks)
-        .secret(secret)
-        .now(now)
-        .tolerance(tolerance)
-        .verify(
-            [
-                ("webhook-id", msg_id),
-                ("webhook-timestamp", timestamp),
-                ("webhook-signature", signatures),
-            ],
-            body,
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     const V1: (&str, &str, u64, &str, &str) = (
         "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",

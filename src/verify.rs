@@ -31,49 +31,8 @@ use subtle::ConstantTimeEq;
 use crate::signing::{self, DEFAULT_TOLERANCE};
 use crate::signing::{Secret, Signing};
 
-/// Why a delivery did not verify.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// No secret was given to a verifier whose scheme needs one.
-    NoSecret,
-    /// A secret is malformed (`whsec_` followed by invalid base64).
-    InvalidSecret,
-    /// A header the scheme needs is absent.
-    MissingHeader(String),
-    /// `webhook-timestamp` is not a number of seconds.
-    BadTimestamp,
-    /// The timestamp is further from now than the tolerance.
-    TimestampOutOfTolerance,
-    /// The signature is not in the scheme's format (no `v1,` entry with
-    /// non-empty base64, not hex…).
-    BadSignatureFormat,
-    /// The body is not a JSON object carrying the secret field.
-    BadBody,
-    /// Well-formed, but matches none of the secrets.
-    NoMatchingSignature,
-}
-
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            VerifyError::NoSecret => f.write_str("no secret to verify with"),
-            VerifyError::InvalidSecret => f.write_str("a secret is malformed"),
-            VerifyError::MissingHeader(h) => write!(f, "missing header {h}"),
-            VerifyError::BadTimestamp => {
-                f.write_str("webhook-timestamp is not a number of seconds")
-            }
-            VerifyError::TimestampOutOfTolerance => {
-                f.write_str("the timestamp is outside the tolerance")
-            }
-            VerifyError::BadSignatureFormat => f.write_str("the signature is malformed"),
-            VerifyError::BadBody => f.write_str("the body carries no secret field"),
-            VerifyError::NoMatchingSignature => f.write_str("no signature matches"),
-        }
-    }
-}
-
-impl std::error::Error for VerifyError {}
+// The one error of signing and checking, defined beside the signing schemes.
+pub use crate::signing::VerifyError;
 
 /// Checks deliveries signed with one [`Signing`] scheme.
 #[derive(Clone)]
@@ -250,6 +209,31 @@ impl Verifier {
         });
         ok.then_some(()).ok_or(VerifyError::NoMatchingSignature)
     }
+}
+
+/// Checks a Standard Webhooks delivery from its three header values and raw
+/// body: a shorthand for [`Verifier`] with one secret.
+pub fn verify_standard(
+    secret: &str,
+    msg_id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+    now: SystemTime,
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
+    Verifier::new(Signing::StandardWebhooks)
+        .secret(secret)
+        .now(now)
+        .tolerance(tolerance)
+        .verify(
+            [
+                ("webhook-id", msg_id),
+                ("webhook-timestamp", timestamp),
+                ("webhook-signature", signatures),
+            ],
+            body,
+        )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Bus, Registered};
-use crate::config as bounds;
+use crate::bounds;
 use crate::delivery::{Lane, Route};
 use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason,
@@ -25,12 +25,12 @@ impl Bus {
         self.check_open()?;
         let filter = self.validate(&config)?;
         let tenant = tenant_of(&config)?;
-        let shared = &self.inner.shared;
+        let engine = &self.inner.engine;
         let mut registry = self.inner.registry.write();
-        let id = EndpointId(shared.store.generate_id()?);
+        let id = EndpointId(engine.runtime.store.generate_id()?);
         if !tenant.is_default() {
             // Written first: see Store::put_endpoint_tenant.
-            shared.store.put_endpoint_tenant(id, &tenant)?;
+            engine.runtime.store.put_endpoint_tenant(id, &tenant)?;
         }
         let endpoint = Endpoint {
             id,
@@ -40,14 +40,17 @@ impl Bus {
             created_at: time::from_ms(time::now_ms()),
             previous_secrets: Vec::new(),
         };
-        shared.store.put_endpoint(id, &to_record(&endpoint))?;
+        engine
+            .runtime
+            .store
+            .put_endpoint(id, &to_record(&endpoint))?;
         let lane = Lane::new(
             id,
-            Route::new(&endpoint, &shared.config),
+            Route::new(&endpoint, &engine.runtime.config),
             EndpointStateRecord::default(),
-            shared.config.per_endpoint_metrics,
+            engine.runtime.config.per_endpoint_metrics,
         );
-        shared.lanes.write().insert(id, Arc::clone(&lane));
+        engine.lanes.write().insert(id, Arc::clone(&lane));
         self.inner
             .routing
             .write()
@@ -73,14 +76,22 @@ impl Bus {
             .url
             .get(..8)
             .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-        if self.inner.shared.config.https_only && !https {
+        if self.inner.engine.runtime.config.https_only && !https {
             return Err(Error::InvalidUrl {
                 url: config.url.clone(),
                 reason: "this bus accepts https:// endpoints only",
             });
         }
         if let crate::formats::Format::Custom(name) = &config.format {
-            if !self.inner.shared.config.envelopes.0.contains_key(name) {
+            if !self
+                .inner
+                .engine
+                .runtime
+                .config
+                .envelopes
+                .0
+                .contains_key(name)
+            {
                 return Err(Error::InvalidEndpoint {
                     field: "format",
                     reason: format!("no envelope named {name:?} is registered on this bus"),
@@ -184,7 +195,7 @@ impl Bus {
     }
 
     fn modify(&self, id: EndpointId, change: impl FnOnce(&mut Registered)) -> Result<Endpoint> {
-        let shared = &self.inner.shared;
+        let engine = &self.inner.engine;
         let mut registry = self.inner.registry.write();
         let reg = registry.get_mut(&id).ok_or(Error::EndpointNotFound(id))?;
         let mut changed = Registered {
@@ -201,12 +212,14 @@ impl Bus {
                 reason: "an endpoint stays in its tenant",
             });
         }
-        shared
+        engine
+            .runtime
             .store
             .put_endpoint(id, &to_record(&changed.endpoint))?;
-        changed
-            .lane
-            .set_route(shared, Route::new(&changed.endpoint, &shared.config));
+        changed.lane.set_route(
+            engine,
+            Route::new(&changed.endpoint, &engine.runtime.config),
+        );
         self.inner.routing.write().insert(
             &changed.endpoint.tenant,
             id,
@@ -254,10 +267,10 @@ impl Bus {
 
     fn set_mode(&self, id: EndpointId, mode: Mode) -> Result<Endpoint> {
         self.check_open()?;
-        let shared = &self.inner.shared;
+        let engine = &self.inner.engine;
         let registry = self.inner.registry.read();
         let reg = registry.get(&id).ok_or(Error::EndpointNotFound(id))?;
-        reg.lane.update_health(shared, |h| {
+        reg.lane.update_health(engine, |h| {
             if mode == Mode::Active && h.mode != Mode::Active {
                 // The failures that paused it no longer count towards the
                 // next pause; the failing-attempt streak stays, so its
@@ -266,7 +279,7 @@ impl Bus {
             }
             h.mode = mode;
         })?;
-        shared.store.commit()?;
+        engine.runtime.store.commit()?;
         tracing::info!(endpoint = %id, ?mode, "endpoint status changed");
         Ok(current(reg))
     }
@@ -280,9 +293,9 @@ impl Bus {
         if !registry.contains_key(&id) {
             return Err(Error::EndpointNotFound(id));
         }
-        self.inner.shared.store.delete_endpoint(id)?;
+        self.inner.engine.runtime.store.delete_endpoint(id)?;
         self.inner.routing.write().remove(id);
-        self.inner.shared.lanes.write().remove(&id);
+        self.inner.engine.lanes.write().remove(&id);
         if let Some(reg) = registry.remove(&id) {
             reg.lane.close();
         }

@@ -22,7 +22,7 @@ impl Bus {
     pub fn resend(&self, event: EventId, endpoint: EndpointId) -> Result<()> {
         self.check_open()?;
         let lane = self.lane(endpoint)?;
-        let store = &self.inner.shared.store;
+        let store = &self.inner.engine.runtime.store;
         let Some(stored_event) = store.event(event)? else {
             return Err(Error::EventNotFound(event));
         };
@@ -47,7 +47,7 @@ impl Bus {
         };
         store.put_delivery(endpoint, event, &round, was)?;
         store.commit()?;
-        lane.schedule(&self.inner.shared, now, event, false);
+        lane.schedule(&self.inner.engine, now, event, false);
         tracing::info!(%endpoint, %event, "delivery resent");
         Ok(())
     }
@@ -58,7 +58,7 @@ impl Bus {
     pub fn recover(&self, endpoint: EndpointId, since: std::time::SystemTime) -> Result<usize> {
         self.check_open()?;
         let lane = self.lane(endpoint)?;
-        let store = &self.inner.shared.store;
+        let store = &self.inner.engine.runtime.store;
         let _one_at_a_time = self.inner.manual.lock();
         let now = time::now_ms();
         let mut requeued = Vec::new();
@@ -79,7 +79,7 @@ impl Bus {
         }
         store.commit()?;
         for event in &requeued {
-            lane.schedule(&self.inner.shared, now, *event, false);
+            lane.schedule(&self.inner.engine, now, *event, false);
         }
         tracing::info!(%endpoint, count = requeued.len(), "failed deliveries recovered");
         Ok(requeued.len())
@@ -92,11 +92,11 @@ impl Bus {
     pub fn test_send(&self, endpoint: EndpointId, event: Event) -> Result<Attempt> {
         self.check_open()?;
         validate_event_type(&event.event_type)?;
-        let shared = &self.inner.shared;
-        if event.payload.len() > shared.config.max_payload_bytes {
+        let engine = &self.inner.engine;
+        if event.payload.len() > engine.runtime.config.max_payload_bytes {
             return Err(Error::PayloadTooLarge {
                 size: event.payload.len(),
-                limit: shared.config.max_payload_bytes,
+                limit: engine.runtime.config.max_payload_bytes,
             });
         }
         let lane = self.lane(endpoint)?;
@@ -114,8 +114,8 @@ impl Bus {
         };
         // A real, unique id, so receivers treat it like any event; it is
         // never stored.
-        let id = shared.ids.next();
-        Ok(delivery::test_send(shared, &lane, id, &record))
+        let id = engine.runtime.ids.next();
+        Ok(delivery::test_send(engine, &lane, id, &record))
     }
 }
 

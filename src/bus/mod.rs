@@ -15,16 +15,17 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BusBuilder, Config};
-use crate::delivery::{Lane, Route, Shared};
+use crate::delivery::{Engine, Lane, Route};
 use crate::endpoint::{Endpoint, EndpointId, EventFilter};
 use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpOptions};
 use crate::janitor::{self, Janitor};
 use crate::routing::{Membership, Routing};
+use crate::runtime::Runtime;
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -45,7 +46,7 @@ struct Registered {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     registry: RwLock<BTreeMap<EndpointId, Registered>>,
     /// The registry's endpoints by tenant and pattern, for publish; changed
     /// only with the registry's write lock held (taken first).
@@ -87,11 +88,11 @@ impl Bus {
         BusBuilder::new(path)
     }
 
-    pub(crate) fn open_with(config: Config) -> Result<Bus> {
+    fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
         config.validate()?;
-        let http = HttpClient::new(&config)?;
-        let store = Store::open(&config)?;
+        let http = HttpClient::new(&http_options(&config))?;
+        let store = Store::open(&store_options(&config))?;
         let mut recovery = RecoveryReport::default();
         recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
         let mut members = Membership::default();
@@ -111,27 +112,28 @@ impl Bus {
             }
         }
         let ids = IdGenerator::new(store.last_event_id()?);
-        let shared = Arc::new(Shared::new(store, http, config, ids));
+        let engine = Arc::new(Engine::new(Runtime::new(store, http, config, ids)));
         let mut registry = BTreeMap::new();
         let unreadable_tenant = |id: EndpointId| {
-            shared
+            engine
+                .runtime
                 .store
                 .has_endpoint_tenant(id)
                 .map(|has| has && !owners.contains_key(&id))
         };
-        for (id, record) in shared.store.endpoints()? {
+        for (id, record) in engine.runtime.store.endpoints()? {
             if unreadable_tenant(id)? {
                 continue;
             }
             let tenant = owners.get(&id).cloned().unwrap_or_default();
-            let state = shared.store.endpoint_state(id)?;
+            let state = engine.runtime.store.endpoint_state(id)?;
             match record.and_then(|r| endpoints::from_record(id, tenant, r, &state)) {
                 Ok((endpoint, filter)) => {
                     let lane = Lane::new(
                         id,
-                        Route::new(&endpoint, &shared.config),
+                        Route::new(&endpoint, &engine.runtime.config),
                         state,
-                        shared.config.per_endpoint_metrics,
+                        engine.runtime.config.per_endpoint_metrics,
                     );
                     registry.insert(
                         id,
@@ -153,7 +155,7 @@ impl Bus {
         // as the queue drains, so a backlog of millions costs no memory
         // and no time here.
         for (id, reg) in &registry {
-            let window = shared.store.pending_window(
+            let window = engine.runtime.store.pending_window(
                 *id,
                 EventId::from_u128(0),
                 crate::delivery::LANE_WINDOW,
@@ -176,15 +178,15 @@ impl Bus {
                 }
             }
             if let Some(next) = window.next {
-                let more = shared.store.count_pending(*id, next)?;
+                let more = engine.runtime.store.count_pending(*id, next)?;
                 reg.lane.restore_spilled(next, more);
                 recovery.resumed += more;
             }
         }
         // First deliveries of events published since the checkpoint, which
         // have no key of their own yet.
-        let checkpoint = shared.store.checkpoint()?;
-        for item in shared.store.implied_since(checkpoint)? {
+        let checkpoint = engine.runtime.store.checkpoint()?;
+        for item in engine.runtime.store.implied_since(checkpoint)? {
             match item {
                 Ok(u) => {
                     // Deliveries to a deleted (or unreadable) endpoint stay
@@ -201,7 +203,7 @@ impl Bus {
                 }
             }
         }
-        *shared.lanes.write() = registry
+        *engine.lanes.write() = registry
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
@@ -214,14 +216,14 @@ impl Bus {
                 Arc::clone(&reg.lane),
             );
         }
-        crate::delivery::clock::Clock::start(&shared).map_err(|source| Error::Io {
+        crate::delivery::clock::Clock::start(&engine).map_err(|source| Error::Io {
             action: "starting the retry clock thread",
             source,
         })?;
         for reg in registry.values() {
-            reg.lane.start(&shared);
+            reg.lane.start(&engine);
         }
-        let janitor = Janitor::start(Arc::clone(&shared)).map_err(|source| Error::Io {
+        let janitor = Janitor::start(Arc::clone(&engine)).map_err(|source| Error::Io {
             action: "starting the janitor thread",
             source,
         })?;
@@ -233,7 +235,7 @@ impl Bus {
         );
         Ok(Bus {
             inner: Arc::new(Inner {
-                shared,
+                engine,
                 registry: RwLock::new(registry),
                 routing: RwLock::new(routing),
                 members: RwLock::new(members),
@@ -287,7 +289,7 @@ impl Bus {
             Err(e) => return Err(PublishError::new(e, event)),
         };
         let tenant_key = (!tenant.is_default()).then(|| tenant.as_str());
-        let shared = &self.inner.shared;
+        let engine = &self.inner.engine;
         let now_us = time::now_us();
         let now = now_us / 1000;
         let keyed = event
@@ -300,7 +302,7 @@ impl Bus {
                 Ok(Some(original)) => {
                     drop(keyed);
                     // The first publish may still be flushing: wait for it.
-                    return match shared.store.commit() {
+                    return match engine.runtime.store.commit() {
                         Ok(()) => Ok(original),
                         Err(e) => Err(PublishError::new(e, event)),
                     };
@@ -318,7 +320,7 @@ impl Bus {
                 .collect();
             // Reserving under the id lock keeps each queue in id order, and
             // lets the janitor's checkpoint account for this publish.
-            let id = shared.ids.next_with(|id| {
+            let id = engine.runtime.ids.next_with(|id| {
                 for lane in &lanes {
                     lane.reserve(id);
                 }
@@ -342,25 +344,25 @@ impl Bus {
             idempotency_key: event.idempotency_key,
             tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
         };
-        let written =
-            shared
-                .store
-                .insert_event(id, &record)
-                .and_then(|()| match &record.idempotency_key {
-                    Some(key) => shared.store.put_idempotency(
-                        tenant_key,
-                        key,
-                        &IdempotencyRecord {
-                            event: id.as_u128(),
-                            created_ms: now,
-                        },
-                    ),
-                    None => Ok(()),
-                });
+        let written = engine
+            .runtime
+            .store
+            .insert_event(id, &record)
+            .and_then(|()| match &record.idempotency_key {
+                Some(key) => engine.runtime.store.put_idempotency(
+                    tenant_key,
+                    key,
+                    &IdempotencyRecord {
+                        event: id.as_u128(),
+                        created_ms: now,
+                    },
+                ),
+                None => Ok(()),
+            });
         drop(keyed);
-        if let Err(e) = written.and_then(|()| shared.store.commit()) {
+        if let Err(e) = written.and_then(|()| engine.runtime.store.commit()) {
             for lane in &lanes {
-                lane.cancel(shared, id);
+                lane.cancel(engine, id);
             }
             let event = Event {
                 event_type: record.event_type,
@@ -372,10 +374,10 @@ impl Bus {
             };
             return Err(PublishError::new(e, event));
         }
-        shared.published.fetch_add(1, Ordering::Relaxed);
+        engine.runtime.published.fetch_add(1, Ordering::Relaxed);
         self.inner.routing.read().note_published(tenant.as_str());
         for lane in &lanes {
-            lane.release(shared, id, now);
+            lane.release(engine, id, now);
         }
         stats::published();
         tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
@@ -391,7 +393,7 @@ impl Bus {
             Some(key) => TenantId::new(key)?,
             None => TenantId::default_tenant(),
         };
-        let limit = self.inner.shared.config.max_payload_bytes;
+        let limit = self.inner.engine.runtime.config.max_payload_bytes;
         if event.payload.len() > limit {
             return Err(Error::PayloadTooLarge {
                 size: event.payload.len(),
@@ -411,8 +413,8 @@ impl Bus {
     /// The event an idempotency key was first published with, if that was
     /// within the window and the event is still stored.
     fn seen_key(&self, tenant: Option<&str>, key: &str, now: u64) -> Result<Option<EventId>> {
-        let store = &self.inner.shared.store;
-        let window = time::duration_ms(self.inner.shared.config.idempotency_window);
+        let store = &self.inner.engine.runtime.store;
+        let window = time::duration_ms(self.inner.engine.runtime.config.idempotency_window);
         let Some(seen) = store.idempotency(tenant, key)? else {
             return Ok(None);
         };
@@ -446,10 +448,45 @@ impl Bus {
     }
 }
 
+/// The store's share of the bus settings.
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        path: config.path.clone(),
+        cache_capacity_bytes: config.cache_capacity_bytes,
+        flush_every: config.flush_every,
+    }
+}
+
+/// The HTTP client's share of the bus settings.
+fn http_options(config: &Config) -> HttpOptions {
+    HttpOptions {
+        connect_timeout: config.connect_timeout,
+        response_body_limit: config.response_body_limit,
+        user_agent: config.user_agent.clone(),
+        allow_private_networks: config.allow_private_networks,
+        allowed_networks: config.allowed_networks.clone(),
+        https_only: config.https_only,
+    }
+}
+
+// The builder is plain data in `config`; opening is the bus's business.
+impl BusBuilder {
+    /// Opens the bus: opens or creates the database, resumes every pending
+    /// delivery and starts the senders.
+    ///
+    /// Every setting is checked first, before the database is touched: one
+    /// outside its allowed range (given in its setter's doc) fails with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), which names
+    /// the setting and the range.
+    pub fn open(self) -> Result<Bus> {
+        Bus::open_with(self.into_config())
+    }
+}
+
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bus")
-            .field("path", &self.inner.shared.config.path)
+            .field("path", &self.inner.engine.runtime.config.path)
             .field("endpoints", &self.inner.registry.read().len())
             .field("shut_down", &self.inner.closed.load(Ordering::SeqCst))
             .finish()
@@ -461,7 +498,7 @@ impl Inner {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.shared.stop();
+        self.engine.runtime.stop();
         let mut panics = 0;
         if let Some(mut j) = self.janitor.lock().take() {
             panics += usize::from(j.stop());
@@ -469,12 +506,12 @@ impl Inner {
         for reg in self.registry.read().values() {
             reg.lane.close();
         }
-        if self.shared.clock.stop() {
+        if self.engine.clock.stop() {
             panics += 1;
         }
-        let deadline = Instant::now().checked_add(self.shared.config.shutdown_timeout);
-        let left_running = self.shared.pool.stop(deadline);
-        panics += self.shared.panics();
+        let deadline = Instant::now().checked_add(self.engine.runtime.config.shutdown_timeout);
+        let left_running = self.engine.pool.stop(deadline);
+        panics += self.engine.panics();
         if left_running > 0 {
             tracing::warn!(
                 threads = left_running,
@@ -483,12 +520,12 @@ impl Inner {
         }
         // After the joins, so notices of the attempts that finished reach
         // their subscribers; then every `notices()` loop ends.
-        self.shared.notices.close();
+        self.engine.runtime.notices.close();
         // A last checkpoint makes the next open quick.
-        if let Err(e) = janitor::checkpoint(&self.shared) {
+        if let Err(e) = janitor::checkpoint(&self.engine) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");
         }
-        self.shared.store.flush()?;
+        self.engine.runtime.store.flush()?;
         tracing::info!("hookbus shut down");
         if panics > 0 {
             return Err(Error::WorkerPanicked { count: panics });

@@ -25,7 +25,7 @@ impl Bus {
     /// A stored event; `None` if it was never published or was purged by
     /// retention.
     pub fn event(&self, id: EventId) -> Result<Option<StoredEvent>> {
-        let Some(r) = self.inner.shared.store.event(id)? else {
+        let Some(r) = self.inner.engine.runtime.store.event(id)? else {
             return Ok(None);
         };
         let tenant = match &r.tenant {
@@ -52,14 +52,14 @@ impl Bus {
     /// The delivery of one event to one endpoint; `None` if the event was
     /// never queued for it (or was purged by retention).
     pub fn delivery(&self, endpoint: EndpointId, event: EventId) -> Result<Option<Delivery>> {
-        host_delivery(&self.inner.shared.store, endpoint, event, None)
+        host_delivery(&self.inner.engine.runtime.store, endpoint, event, None)
     }
 
     /// Every delivery of an event, one per endpoint it was queued for
     /// (none for an unknown event). Not paged: an event has at most one
     /// delivery per endpoint.
     pub fn deliveries(&self, event: EventId) -> Result<Vec<Delivery>> {
-        let store = &self.inner.shared.store;
+        let store = &self.inner.engine.runtime.store;
         let Some(record) = store.event(event)? else {
             return Ok(Vec::new());
         };
@@ -86,7 +86,7 @@ impl Bus {
         after: Option<Cursor<Delivery>>,
         limit: usize,
     ) -> Result<Page<Delivery>> {
-        let store = &self.inner.shared.store;
+        let store = &self.inner.engine.runtime.store;
         let limit = limit.max(1);
         let after = after.map(|c| EventId::from_u128(c.position()));
         match filter {
@@ -103,7 +103,7 @@ impl Bus {
                 let mut out = Vec::new();
                 for event in events {
                     if let Some((rec, _)) = store.delivery(endpoint, event)? {
-                        out.push(Delivery::from_record(endpoint, event, &rec));
+                        out.push(rec.to_delivery(endpoint, event));
                     }
                 }
                 Ok(Page::new(out, next))
@@ -119,7 +119,7 @@ impl Bus {
                 Ok(Page::new(
                     found
                         .iter()
-                        .map(|(event, rec)| Delivery::from_record(endpoint, *event, rec))
+                        .map(|(event, rec)| rec.to_delivery(endpoint, *event))
                         .collect(),
                     next,
                 ))
@@ -131,7 +131,7 @@ impl Bus {
     /// paged: an event's attempts are bounded by its endpoints' attempt
     /// limits (and by how often a person resends it).
     pub fn attempts(&self, event: EventId) -> Result<Vec<Attempt>> {
-        let records = self.inner.shared.store.attempts_for_event(event)?;
+        let records = self.inner.engine.runtime.store.attempts_for_event(event)?;
         Ok(records.into_iter().map(|(_, r)| Attempt::from(r)).collect())
     }
 
@@ -155,7 +155,7 @@ impl Bus {
         after: Option<Cursor<Attempt>>,
         limit: usize,
     ) -> Result<Page<Attempt>> {
-        let store = &self.inner.shared.store;
+        let store = &self.inner.engine.runtime.store;
         let limit = limit.max(1);
         // Attempt positions are log sequence numbers (u64); a cursor beyond
         // that range can only have been made up, and starts at the end.
@@ -167,7 +167,7 @@ impl Bus {
                 .as_ref()
                 .is_none_or(|t| members.belongs(EndpointId(r.endpoint), t))
         };
-        let keep = |r: &AttemptRecord| query.keeps(r) && in_tenant(r);
+        let keep = |r: &AttemptRecord| r.matches(&query) && in_tenant(r);
         let found = match (&query.event, &query.tenant, query.endpoint) {
             (Some(event), _, _) => {
                 let mut all = store.attempts_for_event(*event)?;
@@ -228,12 +228,15 @@ impl Bus {
 
     /// Counts per endpoint and in total, since the bus opened.
     pub fn stats(&self) -> Stats {
-        let shared = &self.inner.shared;
+        let engine = &self.inner.engine;
         let mut out = Stats {
-            published: shared.published.load(std::sync::atomic::Ordering::Relaxed),
-            commit_flushes: shared.store.commit_flushes(),
-            sender_threads: shared.pool.threads(),
-            sender_threads_started: shared.pool.threads_started(),
+            published: engine
+                .runtime
+                .published
+                .load(std::sync::atomic::Ordering::Relaxed),
+            commit_flushes: engine.runtime.store.commit_flushes(),
+            sender_threads: engine.pool.threads(),
+            sender_threads_started: engine.pool.threads_started(),
             ..Stats::default()
         };
         for (id, reg) in self.inner.registry.read().iter() {
@@ -255,11 +258,11 @@ impl Bus {
     /// the bus shuts down (a `for` loop over it ends); after shutdown it is
     /// returned already disconnected.
     pub fn notices(&self) -> Receiver<Notice> {
-        self.inner.shared.notices.subscribe()
+        self.inner.engine.runtime.notices.subscribe()
     }
 
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.inner.shared.store.size_on_disk()
+        self.inner.engine.runtime.store.size_on_disk()
     }
 }

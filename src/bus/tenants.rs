@@ -49,14 +49,14 @@ impl Bus {
         // Under the registry lock, so a concurrent delete_tenant either
         // removes this metadata or runs after it.
         let _registry = self.inner.registry.write();
-        self.inner.shared.store.put_tenant(&id, &rec)?;
+        self.inner.engine.runtime.store.put_tenant(&id, &rec)?;
         Ok(self.tenant_view(id, Some(rec)))
     }
 
     /// A tenant: its metadata and endpoint count. A tenant exists while it
     /// has endpoints or saved metadata; otherwise [`Error::TenantNotFound`].
     pub fn tenant(&self, id: &TenantId) -> Result<Tenant> {
-        let rec = self.inner.shared.store.tenant(id)?;
+        let rec = self.inner.engine.runtime.store.tenant(id)?;
         let view = self.tenant_view(id.clone(), rec);
         if view.endpoints == 0 && view.updated_at.is_none() {
             return Err(Error::TenantNotFound(id.clone()));
@@ -68,7 +68,12 @@ impl Bus {
     /// `after` of a previous page's [`TenantPage::next`].
     pub fn tenants(&self, after: Option<&TenantId>, limit: usize) -> Result<TenantPage> {
         let limit = limit.max(1);
-        let stored = self.inner.shared.store.tenants_after(after, limit)?;
+        let stored = self
+            .inner
+            .engine
+            .runtime
+            .store
+            .tenants_after(after, limit)?;
         let live: Vec<TenantId> = self
             .inner
             .routing
@@ -127,8 +132,8 @@ impl Bus {
     /// afresh.
     pub fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
         self.check_open()?;
-        let shared = &self.inner.shared;
-        let store = &shared.store;
+        let engine = &self.inner.engine;
+        let store = &engine.runtime.store;
         let now = time::now_ms();
         let (seq, lanes) = {
             let mut registry = self.inner.registry.write();
@@ -153,7 +158,7 @@ impl Bus {
             let mut lanes: Vec<Arc<Lane>> = Vec::new();
             for id in ids {
                 routing.remove(id);
-                shared.lanes.write().remove(&id);
+                engine.lanes.write().remove(&id);
                 if let Some(reg) = registry.remove(&id) {
                     reg.lane.close();
                     lanes.push(reg.lane);
@@ -300,35 +305,32 @@ pub(super) fn host_delivery(
 ) -> Result<Option<Delivery>> {
     let keyed = store.keyed_delivery(ep, ev)?;
     if let Some((rec, Stored::Finished)) = &keyed {
-        return Ok(Some(Delivery::from_record(ep, ev, rec)));
+        return Ok(Some(rec.to_delivery(ep, ev)));
     }
     if let Some(c) = store.cancelled(ep, ev)? {
         return Ok(Some(cancelled(ep, ev, &c)));
     }
     if let Some((rec, _)) = keyed {
-        return Ok(Some(Delivery::from_record(ep, ev, &rec)));
+        return Ok(Some(rec.to_delivery(ep, ev)));
     }
     let implied = match event {
         Some(e) => implied_delivery(ep, e),
         None => store.event(ev)?.and_then(|e| implied_delivery(ep, &e)),
     };
-    Ok(implied.map(|rec| Delivery::from_record(ep, ev, &rec)))
+    Ok(implied.map(|rec| rec.to_delivery(ep, ev)))
 }
 
 fn cancelled(ep: EndpointId, ev: EventId, c: &CancelledRecord) -> Delivery {
-    let mut d = Delivery::from_record(
-        ep,
-        ev,
-        &crate::store::records::DeliveryRecord {
-            state: DeliveryState::Failed {
-                attempts: c.attempts,
-            },
-            created_ms: c.created_ms,
-            updated_ms: c.cancelled_ms,
-            round_start: 1,
-            manual: false,
+    let mut d = crate::store::records::DeliveryRecord {
+        state: DeliveryState::Failed {
+            attempts: c.attempts,
         },
-    );
+        created_ms: c.created_ms,
+        updated_ms: c.cancelled_ms,
+        round_start: 1,
+        manual: false,
+    }
+    .to_delivery(ep, ev);
     d.status = DeliveryStatus::Cancelled {
         attempts: c.attempts,
         at: time::from_ms(c.cancelled_ms),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::Shared;
+use super::Engine;
 use crate::endpoint::EndpointId;
 use crate::time::now_ms;
 
@@ -51,12 +51,12 @@ impl Clock {
     }
 
     /// Starts the clock's thread.
-    pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
-        let for_thread = Arc::clone(shared);
+    pub(crate) fn start(engine: &Arc<Engine>) -> std::io::Result<()> {
+        let for_thread = Arc::clone(engine);
         let handle = thread::Builder::new()
             .name("hookbus-clock".into())
             .spawn(move || run(&for_thread))?;
-        *shared.clock.handle.lock() = Some(handle);
+        *engine.clock.handle.lock() = Some(handle);
         Ok(())
     }
 
@@ -79,8 +79,8 @@ impl Clock {
     }
 }
 
-fn run(shared: &Arc<Shared>) {
-    let clock = &shared.clock;
+fn run(engine: &Arc<Engine>) {
+    let clock = &engine.clock;
     let mut fired = Vec::new();
     loop {
         {
@@ -114,9 +114,9 @@ fn run(shared: &Arc<Shared>) {
         fired.sort_unstable();
         fired.dedup();
         for ep in fired.drain(..) {
-            let lane = shared.lanes.read().get(&ep).cloned();
+            let lane = engine.lanes.read().get(&ep).cloned();
             if let Some(lane) = lane {
-                lane.on_clock(shared);
+                lane.on_clock(engine);
             }
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::pool::SLOW_ATTEMPT;
-use super::{sender, Route, Shared};
+use super::{sender, Engine, Route};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
@@ -199,10 +199,10 @@ impl Lane {
     }
 
     /// Replaces the settings and applies them to what is queued.
-    pub(crate) fn set_route(self: &Arc<Self>, shared: &Arc<Shared>, route: Route) {
+    pub(crate) fn set_route(self: &Arc<Self>, engine: &Arc<Engine>, route: Route) {
         *self.route.write() = Arc::new(route);
         let mut st = self.state.lock();
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 
     /// Changes the stored state (mode, health) with `change`, writes it,
@@ -210,7 +210,7 @@ impl Lane {
     /// that must, commit.
     pub(crate) fn update_health(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
+        engine: &Arc<Engine>,
         change: impl FnOnce(&mut EndpointStateRecord),
     ) -> Result<EndpointStateRecord> {
         let updated = {
@@ -218,7 +218,7 @@ impl Lane {
             let mut next = health.clone();
             change(&mut next);
             if worth_writing(&self.stored_health.lock(), &next) {
-                shared.store.put_endpoint_state(self.id, &next)?;
+                engine.runtime.store.put_endpoint_state(self.id, &next)?;
                 *self.stored_health.lock() = next.clone();
             }
             // The mirrors change under the same lock, so they never show
@@ -233,7 +233,7 @@ impl Lane {
         let (updated, woke) = updated;
         if woke {
             let mut st = self.state.lock();
-            self.poke(shared, &mut st);
+            self.poke(engine, &mut st);
         }
         Ok(updated)
     }
@@ -268,7 +268,7 @@ impl Lane {
     }
 
     /// The publish is durable: the delivery may go.
-    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due_ms: u64) {
+    pub(crate) fn release(self: &Arc<Self>, engine: &Arc<Engine>, event: EventId, due_ms: u64) {
         let mut st = self.state.lock();
         if st.pending.contains_key(&event) || st.tail.contains_key(&event) {
             st.insert(
@@ -278,17 +278,17 @@ impl Lane {
                     implied: true,
                 },
             );
-            self.poke(shared, &mut st);
+            self.poke(engine, &mut st);
         }
     }
 
     /// The publish failed: forget the reservation.
-    pub(crate) fn cancel(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId) {
+    pub(crate) fn cancel(self: &Arc<Self>, engine: &Arc<Engine>, event: EventId) {
         let mut st = self.state.lock();
         st.remove(event);
         self.report(&st);
         // An ordered lane may have been held back by it.
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 
     /// Queues a delivery found at open. The lane starts with [`Lane::start`].
@@ -302,17 +302,17 @@ impl Lane {
         );
     }
 
-    pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
+    pub(crate) fn start(self: &Arc<Self>, engine: &Arc<Engine>) {
         let mut st = self.state.lock();
         // Restored deliveries are counted once, here.
         self.report(&st);
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 
     /// Queues a delivery for an attempt at `due_ms` (a retry, a resend).
     pub(crate) fn schedule(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
+        engine: &Arc<Engine>,
         due_ms: u64,
         event: EventId,
         implied: bool,
@@ -326,16 +326,16 @@ impl Lane {
             },
         );
         self.report(&st);
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 
     /// The clock fired for this lane.
-    pub(crate) fn on_clock(self: &Arc<Self>, shared: &Arc<Shared>) {
+    pub(crate) fn on_clock(self: &Arc<Self>, engine: &Arc<Engine>) {
         let mut st = self.state.lock();
         if st.wake_at.is_some_and(|at| at <= now_ms()) {
             st.wake_at = None;
         }
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 
     /// Deliveries queued or waiting for a retry (in memory or spilled to
@@ -513,14 +513,15 @@ impl Lane {
 
     /// Reads the next window of the spilled queue back into memory when
     /// the head runs low.
-    fn refill(&self, shared: &Arc<Shared>, st: &mut LaneState) {
+    fn refill(&self, engine: &Arc<Engine>, st: &mut LaneState) {
         let Some(lo) = st.spill_from else { return };
         if st.pending.len() >= LANE_WINDOW / 4 {
             return;
         }
         let window = {
             let held = &*st;
-            shared
+            engine
+                .runtime
                 .store
                 .pending_window(self.id, lo, LANE_WINDOW / 2, |e| held.contains(e))
         };
@@ -531,7 +532,7 @@ impl Lane {
                 let at = now_ms().saturating_add(1000);
                 if st.wake_at.is_none_or(|w| at < w) {
                     st.wake_at = Some(at);
-                    shared.clock.wake_at(at, self.id);
+                    engine.clock.wake_at(at, self.id);
                 }
                 return;
             }
@@ -587,23 +588,23 @@ impl Lane {
     /// Makes sure the lane's next delivery will be started: queues the
     /// lane on the pool if one may start now, or asks the clock to wake it
     /// when one may. Called with the lane's lock held, after every change.
-    fn poke(self: &Arc<Self>, shared: &Arc<Shared>, st: &mut LaneState) {
-        if st.scheduled || st.closed || shared.is_stopping() {
+    fn poke(self: &Arc<Self>, engine: &Arc<Engine>, st: &mut LaneState) {
+        if st.scheduled || st.closed || engine.runtime.is_stopping() {
             return;
         }
         if !self.active.load(Ordering::SeqCst) {
             return;
         }
-        self.refill(shared, st);
+        self.refill(engine, st);
         match self.startable(st) {
             Start::Now => {
                 st.scheduled = true;
-                shared.pool.push(shared, Arc::clone(self), self.is_proven());
+                engine.pool.push(engine, Arc::clone(self), self.is_proven());
             }
             Start::Later(at) => {
                 if st.wake_at.is_none_or(|w| at < w) {
                     st.wake_at = Some(at);
-                    shared.clock.wake_at(at, self.id);
+                    engine.clock.wake_at(at, self.id);
                 }
             }
             Start::Idle => {}
@@ -668,17 +669,17 @@ impl Lane {
 
     /// A pool worker's turn: starts one delivery, if one may start now,
     /// and makes the attempt.
-    pub(crate) fn run_one(self: &Arc<Self>, shared: &Arc<Shared>) {
+    pub(crate) fn run_one(self: &Arc<Self>, engine: &Arc<Engine>) {
         let job = {
             let mut st = self.state.lock();
             st.scheduled = false;
-            if st.closed || shared.is_stopping() || !self.active.load(Ordering::SeqCst) {
+            if st.closed || engine.runtime.is_stopping() || !self.active.load(Ordering::SeqCst) {
                 return;
             }
             let job = self.take(&mut st);
             // Back in the queue behind the other lanes if another may start
             // too: that is what makes the pool round-robin.
-            self.poke(shared, &mut st);
+            self.poke(engine, &mut st);
             job
         };
         let Some((event, implied)) = job else { return };
@@ -687,10 +688,10 @@ impl Lane {
         // logging unwind, the delivery stays queued (its stored state
         // intact) and is looked at again much later.
         let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
-            sender::deliver(shared, self, event, implied)
+            sender::deliver(engine, self, event, implied)
         }))
         .unwrap_or_else(|_| {
-            shared.note_panic();
+            engine.runtime.note_panic();
             Some(sender::Requeue {
                 due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
                 implied,
@@ -710,7 +711,7 @@ impl Lane {
             );
         }
         self.report(&st);
-        self.poke(shared, &mut st);
+        self.poke(engine, &mut st);
     }
 }
 

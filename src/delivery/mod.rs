@@ -25,7 +25,6 @@ mod retry;
 mod sender;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -36,66 +35,40 @@ pub(crate) use sender::test_send;
 
 use crate::config::Config;
 use crate::endpoint::{Endpoint, EndpointId, Settings};
-use crate::event::IdGenerator;
 use crate::formats::Format;
-use crate::http::HttpClient;
-use crate::notice::Notices;
+use crate::runtime::Runtime;
 use crate::signing::{Signing, SigningKey};
-use crate::store::Store;
 use crate::time;
 
-/// What every sender thread, the janitor and the bus share.
-pub(crate) struct Shared {
-    pub(crate) store: Store,
-    pub(crate) http: HttpClient,
-    pub(crate) config: Config,
-    pub(crate) ids: IdGenerator,
+/// The delivery machinery of an open bus: every endpoint's lane, the sender
+/// pool and the retry clock, over the [`Runtime`] they run on. The bus, the
+/// sender threads and the janitor share one.
+pub(crate) struct Engine {
+    pub(crate) runtime: Runtime,
     /// Every endpoint's lane; changed only with the bus's registry lock held.
     pub(crate) lanes: RwLock<BTreeMap<EndpointId, Arc<Lane>>>,
-    pub(crate) notices: Notices,
     /// The sender threads every lane shares.
     pub(crate) pool: Arc<pool::Pool>,
     /// The one retry clock.
     pub(crate) clock: clock::Clock,
-    pub(crate) published: AtomicU64,
-    stopping: AtomicBool,
-    panics: AtomicUsize,
 }
 
-impl Shared {
-    pub(crate) fn new(store: Store, http: HttpClient, config: Config, ids: IdGenerator) -> Self {
-        Shared {
+impl Engine {
+    pub(crate) fn new(runtime: Runtime) -> Self {
+        Engine {
             pool: Arc::new(pool::Pool::new(
-                config.sender_threads,
-                config.sender_idle_timeout,
+                runtime.config.sender_threads,
+                runtime.config.sender_idle_timeout,
             )),
             clock: clock::Clock::new(),
-            http,
-            store,
-            config,
-            ids,
             lanes: RwLock::new(BTreeMap::new()),
-            notices: Notices::default(),
-            published: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-            panics: AtomicUsize::new(0),
+            runtime,
         }
     }
 
-    pub(crate) fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn note_panic(&self) {
-        self.panics.fetch_add(1, Ordering::SeqCst);
-    }
-
+    /// Every panic caught, in the pool's threads or elsewhere.
     pub(crate) fn panics(&self) -> usize {
-        self.panics.load(Ordering::SeqCst) + self.pool.panics()
+        self.runtime.panics() + self.pool.panics()
     }
 }
 

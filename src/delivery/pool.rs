@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::{Lane, Shared};
+use super::{Engine, Lane};
 
 /// An attempt slower than this makes its endpoint unproven, as a timeout
 /// does: it is likely to hold a thread for long again.
@@ -94,7 +94,7 @@ impl Pool {
 
     /// Queues a lane that has a delivery to start. The lane calls this at
     /// most once until a worker takes it (its `scheduled` flag).
-    pub(crate) fn push(&self, shared: &Arc<Shared>, lane: Arc<Lane>, proven: bool) {
+    pub(crate) fn push(&self, engine: &Arc<Engine>, lane: Arc<Lane>, proven: bool) {
         let mut st = self.state.lock();
         if st.stopping {
             return;
@@ -117,7 +117,7 @@ impl Pool {
         if !proven && st.unproven_busy >= self.unproven_cap {
             return;
         }
-        let for_thread = Arc::clone(shared);
+        let for_thread = Arc::clone(engine);
         let spawned = thread::Builder::new()
             .name("hookbus-sender".into())
             .spawn(move || worker(for_thread));
@@ -238,15 +238,15 @@ impl Pool {
     }
 }
 
-fn worker(shared: Arc<Shared>) {
-    let pool = Arc::clone(&shared.pool);
+fn worker(engine: Arc<Engine>) {
+    let pool = Arc::clone(&engine.pool);
     let _count_out = ExitGuard(&pool);
     // Declared after the guard, so dropped before it: the count reaches
     // zero only once no worker holds the bus (shutdown relies on that to
     // release the database).
-    let shared = shared;
+    let engine = engine;
     while let Some(turn) = pool.take() {
-        turn.lane.run_one(&shared);
+        turn.lane.run_one(&engine);
         pool.done(&turn);
     }
 }

@@ -34,7 +34,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Lane, Route, Shared};
+use super::{Engine, Lane, Route};
 use crate::endpoint::PauseReason;
 use crate::error::{Error, Result};
 use crate::event::EventId;
@@ -99,25 +99,25 @@ struct Started {
 /// after it is no longer counted in flight. Never unwinds: a panic inside
 /// becomes a failed attempt (see the module docs).
 pub(crate) fn deliver(
-    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
     lane: &Arc<Lane>,
     event: EventId,
     implied: bool,
 ) -> Option<Requeue> {
     let mut progress = Progress::default();
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
-        try_deliver(shared, lane, event, &mut progress)
+        try_deliver(engine, lane, event, &mut progress)
     }));
     let payload = match ran {
         Ok(Ok(requeue)) => return requeue,
         Ok(Err(e)) => return storage_failed(lane, event, implied, &e),
         Err(payload) => payload,
     };
-    shared.note_panic();
+    engine.runtime.note_panic();
     let why = panic_message(payload.as_ref());
     let recovered = panic::catch_unwind(AssertUnwindSafe(|| {
         tracing::error!(endpoint = %lane.id, %event, panic = %why, "a delivery attempt panicked; it is recorded as failed");
-        after_panic(shared, lane, event, implied, progress, why)
+        after_panic(engine, lane, event, implied, progress, why)
     }));
     match recovered {
         Ok(Ok(requeue)) => requeue,
@@ -125,7 +125,7 @@ pub(crate) fn deliver(
         Err(again) => {
             // Recording the panic panicked too: leave the stored state as
             // it is and look again much later.
-            shared.note_panic();
+            engine.runtime.note_panic();
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                 let why = panic_message(again.as_ref());
                 tracing::error!(endpoint = %lane.id, %event, panic = %why, "recording a panicked attempt panicked");
@@ -151,7 +151,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Records what a panic interrupted, as far as the attempt got.
 fn after_panic(
-    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
     lane: &Arc<Lane>,
     event: EventId,
     implied: bool,
@@ -170,16 +170,16 @@ fn after_panic(
     outcome.status = progress.status;
     let elapsed = now_ms().saturating_sub(started.started_ms);
     outcome.duration = Duration::from_millis(elapsed);
-    finish(shared, lane, event, &started, &outcome, &mut None)
+    finish(engine, lane, event, &started, &outcome, &mut None)
 }
 
 fn try_deliver(
-    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
     lane: &Arc<Lane>,
     event_id: EventId,
     progress: &mut Progress,
 ) -> Result<Option<Requeue>> {
-    let store = &shared.store;
+    let store = &engine.runtime.store;
     let Some((delivery, stored, known_event)) = store.delivery_and_event(lane.id, event_id)? else {
         // Removed with its endpoint, or its event is gone.
         return Ok(None);
@@ -235,7 +235,7 @@ fn try_deliver(
         Ok(Some(event)) => event,
         Ok(None) => {
             return give_up(
-                shared,
+                engine,
                 lane,
                 event_id,
                 delivery,
@@ -246,13 +246,13 @@ fn try_deliver(
         }
         Err(Error::Corrupt { detail, .. }) => {
             let why = format!("event record corrupt: {detail}");
-            return give_up(shared, lane, event_id, delivery, stored, attempt, why);
+            return give_up(engine, lane, event_id, delivery, stored, attempt, why);
         }
         Err(e) => return Err(e),
     };
     let _span =
         tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
-    let mut outcome = send(shared, lane.id, route, event_id, &event, attempt);
+    let mut outcome = send(engine, lane.id, route, event_id, &event, attempt);
     lane.observe(&outcome);
     progress.status = outcome.status;
     judge(route, &mut outcome);
@@ -263,7 +263,7 @@ fn try_deliver(
         "attempt finished"
     );
     finish(
-        shared,
+        engine,
         lane,
         event_id,
         started,
@@ -276,7 +276,7 @@ fn try_deliver(
 /// next state by the retry schedule, then health and notices. Sets
 /// `recorded` once the first two are written.
 fn finish(
-    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
     lane: &Arc<Lane>,
     event_id: EventId,
     started: &Started,
@@ -303,7 +303,7 @@ fn finish(
     next = match next {
         DeliveryState::Waiting { due_ms, .. } => DeliveryState::Waiting {
             next_attempt: attempt.saturating_add(1),
-            due_ms: honour_retry_after(shared, outcome, now_ms(), due_ms),
+            due_ms: honour_retry_after(engine, outcome, now_ms(), due_ms),
         },
         DeliveryState::Delivered { .. } => DeliveryState::Delivered { attempts: attempt },
         DeliveryState::Failed { .. } | DeliveryState::InFlight { .. } => {
@@ -329,13 +329,14 @@ fn finish(
         succeeded
     )
     .entered();
-    shared
+    engine
+        .runtime
         .store
         .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
     if route.settings.ordered {
         // The next delivery may only go once this outcome survives a
         // crash; otherwise a restart could resend this one after it.
-        shared.store.commit()?;
+        engine.runtime.store.commit()?;
     }
     let requeue = match next {
         DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
@@ -352,7 +353,7 @@ fn finish(
         outcome.duration,
     );
     after_outcome(
-        shared,
+        engine,
         lane,
         route.settings.pause_after,
         event_id,
@@ -369,20 +370,20 @@ fn last_attempt(delivery: &DeliveryRecord, max_attempts: u32) -> u32 {
 
 /// A 429 or 503 with `Retry-After` waits at least that long, within the
 /// bus's `max_retry_after`; never less than the scheduled delay.
-fn honour_retry_after(shared: &Shared, outcome: &HttpOutcome, now: u64, scheduled_due: u64) -> u64 {
+fn honour_retry_after(engine: &Engine, outcome: &HttpOutcome, now: u64, scheduled_due: u64) -> u64 {
     let Some(asked) = outcome.retry_after else {
         return scheduled_due;
     };
     if !matches!(outcome.status, Some(429 | 503)) {
         return scheduled_due;
     }
-    let asked = time::duration_ms(asked.min(shared.config.max_retry_after));
+    let asked = time::duration_ms(asked.min(engine.runtime.config.max_retry_after));
     scheduled_due.max(now.saturating_add(asked))
 }
 
 /// Health bookkeeping after an attempt: counters, auto-pause, notices.
 fn after_outcome(
-    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
     lane: &Arc<Lane>,
     pause_after: Option<u32>,
     event: EventId,
@@ -391,7 +392,7 @@ fn after_outcome(
 ) -> Result<()> {
     let now = now_ms();
     let mut notices = Vec::new();
-    lane.update_health(shared, |h| {
+    lane.update_health(engine, |h| {
         match next {
             DeliveryState::Delivered { .. } => {
                 if h.consecutive_failed_attempts > 0 || h.consecutive_failed_deliveries > 0 {
@@ -448,17 +449,17 @@ fn after_outcome(
         .any(|n| matches!(n, Notice::EndpointPaused { .. }))
     {
         // A pause must survive a crash like any endpoint change.
-        shared.store.commit()?;
+        engine.runtime.store.commit()?;
     }
     for notice in notices {
-        shared.notices.emit(notice);
+        engine.runtime.notices.emit(notice);
     }
     Ok(())
 }
 
 /// Builds, signs and posts one attempt.
 fn send(
-    shared: &Shared,
+    engine: &Engine,
     endpoint: crate::endpoint::EndpointId,
     route: &Route,
     event_id: EventId,
@@ -472,7 +473,7 @@ fn send(
         _ => None,
     };
     let input = formats::input(event_id, event, attempt, endpoint, secret_for_body);
-    let body = match formats::build(&route.format, &shared.config.envelopes, &input) {
+    let body = match formats::build(&route.format, &engine.runtime.config.envelopes, &input) {
         Ok(body) => body,
         Err(why) => {
             return HttpOutcome::failed(ErrorKind::Other, format!("cannot build the body: {why}"))
@@ -493,7 +494,7 @@ fn send(
     ));
     headers.extend(body.headers);
     headers.extend(route.headers.iter().cloned());
-    shared.http.post(&HttpRequest {
+    engine.runtime.http.post(&HttpRequest {
         url: &route.url,
         headers: &headers,
         body: &body.bytes,
@@ -504,7 +505,7 @@ fn send(
 /// Sends one event to an endpoint now, the way a real attempt would be
 /// sent, and reports the outcome without storing anything.
 pub(crate) fn test_send(
-    shared: &Shared,
+    engine: &Engine,
     lane: &Lane,
     event_id: EventId,
     event: &EventRecord,
@@ -514,7 +515,7 @@ pub(crate) fn test_send(
     // This runs on the host's thread: a panic in the host's own envelope
     // comes back as the attempt's error, like on a sender thread.
     let sent = panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut outcome = send(shared, lane.id, &route, event_id, event, 1);
+        let mut outcome = send(engine, lane.id, &route, event_id, event, 1);
         judge(&route, &mut outcome);
         outcome
     }));
@@ -550,7 +551,7 @@ fn judge(route: &Route, outcome: &mut HttpOutcome) {
 
 /// Marks a delivery failed without sending: its event cannot be read.
 fn give_up(
-    shared: &Shared,
+    engine: &Engine,
     lane: &Lane,
     event_id: EventId,
     delivery: &DeliveryRecord,
@@ -563,7 +564,8 @@ fn give_up(
     let outcome = HttpOutcome::failed(ErrorKind::Other, why);
     let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
     let state = DeliveryState::Failed { attempts: attempt };
-    shared
+    engine
+        .runtime
         .store
         .record_attempt(&record, &updated(delivery, state, now), stored)?;
     Ok(None)

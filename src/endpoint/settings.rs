@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::EndpointConfig;
-use crate::config::{self as bounds, Config};
+use crate::bounds;
+use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// Which answers count as delivered.

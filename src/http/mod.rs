@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
-use crate::config::{self as bounds, Config};
+use crate::bounds;
 use crate::error::{Error, Result};
 use crate::log::ErrorKind;
 use guard::{parse_network, Blocked, GuardedResolver, NetworkPolicy};
@@ -35,6 +35,23 @@ pub(crate) struct HttpOutcome {
     pub(crate) retry_after: Option<Duration>,
 }
 
+/// What the HTTP client is built with: the bus builds it from its settings,
+/// which have been validated by then.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpOptions {
+    /// The cap on connecting, within each attempt's own timeout.
+    pub(crate) connect_timeout: Duration,
+    /// Bytes of a response body kept for the attempt log.
+    pub(crate) response_body_limit: usize,
+    pub(crate) user_agent: String,
+    /// Whether private, loopback and link-local addresses may be reached.
+    pub(crate) allow_private_networks: bool,
+    /// Networks (CIDR) reachable even when private ones are not.
+    pub(crate) allowed_networks: Vec<String>,
+    /// Whether plain `http://` URLs are refused.
+    pub(crate) https_only: bool,
+}
+
 pub(crate) struct HttpClient {
     agent: Agent,
     connect_timeout: Duration,
@@ -57,8 +74,8 @@ impl HttpOutcome {
 
 impl HttpClient {
     /// Fails with [`Error::InvalidConfig`] on a malformed allowed network.
-    pub(crate) fn new(config: &Config) -> Result<Self> {
-        let allowed = config
+    pub(crate) fn new(options: &HttpOptions) -> Result<Self> {
+        let allowed = options
             .allowed_networks
             .iter()
             .map(|n| {
@@ -69,7 +86,7 @@ impl HttpClient {
             })
             .collect::<Result<Vec<_>>>()?;
         let policy = Arc::new(NetworkPolicy {
-            allow_private: config.allow_private_networks,
+            allow_private: options.allow_private_networks,
             allowed,
         });
         let agent_config = Agent::config_builder()
@@ -80,10 +97,10 @@ impl HttpClient {
             .max_redirects(0)
             // A proxy from the environment could send payloads elsewhere.
             .proxy(None)
-            .user_agent(config.user_agent.as_str())
+            .user_agent(options.user_agent.as_str())
             .max_idle_connections(256)
             .max_idle_connections_per_host(64)
-            .https_only(config.https_only)
+            .https_only(options.https_only)
             .build();
         Ok(HttpClient {
             agent: Agent::with_parts(
@@ -91,8 +108,8 @@ impl HttpClient {
                 DefaultConnector::default(),
                 GuardedResolver::new(policy),
             ),
-            connect_timeout: config.connect_timeout,
-            body_limit: config.response_body_limit,
+            connect_timeout: options.connect_timeout,
+            body_limit: options.response_body_limit,
         })
     }
 

@@ -11,6 +11,7 @@ pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
 mod queue;
+mod read_models;
 pub(crate) mod records;
 #[cfg(test)]
 mod stored_format;
@@ -19,11 +20,11 @@ pub(crate) mod tenants;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sled::IVec;
 
-use crate::config::Config;
 use crate::endpoint::EndpointId;
 use crate::error::{Error, Result, StorageError};
 use crate::event::EventId;
@@ -46,6 +47,18 @@ use records::{
 /// 1 would send every tenant's events to every endpoint, so they must
 /// refuse a database that has tenants.
 const FORMAT_VERSION: u8 = 2;
+
+/// What the store needs to open: the bus builds it from its settings, which
+/// have been validated by then.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreOptions {
+    /// The database directory, created if missing.
+    pub(crate) path: PathBuf,
+    /// sled's page cache, in bytes.
+    pub(crate) cache_capacity_bytes: u64,
+    /// How often sled flushes on its own, besides the flushes of commits.
+    pub(crate) flush_every: Duration,
+}
 
 pub(crate) struct Store {
     db: sled::Db,
@@ -71,12 +84,12 @@ pub(crate) enum Stored {
 }
 
 impl Store {
-    pub(crate) fn open(config: &Config) -> Result<Store> {
-        check_directory(&config.path)?;
+    pub(crate) fn open(options: &StoreOptions) -> Result<Store> {
+        check_directory(&options.path)?;
         let sled_config = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .flush_every_ms(Some(config.flush_every.as_millis().max(1) as u64));
+            .path(&options.path)
+            .cache_capacity(options.cache_capacity_bytes)
+            .flush_every_ms(Some(options.flush_every.as_millis().max(1) as u64));
         // sled 0.34 can panic on some damaged files instead of returning an
         // error; a damaged directory must not take the host down.
         let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
@@ -91,8 +104,8 @@ impl Store {
             // sled locks its file and reports a lock held elsewhere as an
             // I/O error in words only: look at the lock itself.
             Ok(Err(sled::Error::Io(e))) => {
-                return Err(if lock::held_elsewhere(&config.path) {
-                    Error::AlreadyOpen(config.path.display().to_string())
+                return Err(if lock::held_elsewhere(&options.path) {
+                    Error::AlreadyOpen(options.path.display().to_string())
                 } else {
                     Error::Storage(StorageError::io(e))
                 })
