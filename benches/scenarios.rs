@@ -592,11 +592,14 @@ fn bench_hookbus(threads: usize, settings: &Settings, payload: &[u8]) -> Measure
         sink.accepted.load(Ordering::SeqCst) >= 1
     });
     if !connected {
-        let attempts = bus.endpoint_attempts(endpoint.id(), 5).unwrap_or_default();
+        let attempts = bus
+            .endpoint_attempts(endpoint.id(), None, 5)
+            .map(|p| p.items)
+            .unwrap_or_default();
         panic!("the sender never connected to the sink; last attempts: {attempts:?}");
     }
 
-    let flushes_before = bus.commit_flushes();
+    let flushes_before = bus.stats().commit_flushes;
     let run = drive(
         threads,
         settings.budget,
@@ -607,7 +610,7 @@ fn bench_hookbus(threads: usize, settings: &Settings, payload: &[u8]) -> Measure
             bus.publish(event()).expect("publish");
         },
     );
-    let flushes = bus.commit_flushes() - flushes_before;
+    let flushes = bus.stats().commit_flushes - flushes_before;
     let mut m = Measurement::from_run(run);
     m.peak_rss_mib = peak_rss_mib();
     m.flushes_per_event = Some(flushes as f64 / m.events.max(1) as f64);

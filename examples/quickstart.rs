@@ -67,22 +67,32 @@ fn run_local() -> Result<(), Failure> {
     let base = format!("http://{addr}");
     println!("receiver listening on {base}");
 
-    // 3. Two endpoints on that receiver, each with its own signing secret:
+    // 3. Your customer "acme" (a tenant: one per customer) registers two
+    //    endpoints on that receiver, each with its own signing secret:
     //    - "crm" wants every lead event (`lead.*`);
     //    - "mailer" wants new leads and every contact event.
     //    So lead.create goes to both (fan-out), lead.update only to the crm
     //    and contact.subscribed only to the mailer (filtering).
+    //    Another customer, "globex", subscribes to everything, and still
+    //    receives nothing: acme's events never reach another tenant. (Its
+    //    path has no secret on the receiver, so a delivery there would
+    //    fail this demo.)
     let crm_secret = Secret::generate()?;
     let mailer_secret = Secret::generate()?;
     bus.add_endpoint(
         EndpointConfig::new("crm", format!("{base}/crm"))
+            .tenant(TENANT)
             .events(["lead.*"])
             .secret(crm_secret.expose()),
     )?;
     bus.add_endpoint(
         EndpointConfig::new("mailer", format!("{base}/mailer"))
+            .tenant(TENANT)
             .events(["lead.create", "contact.*"])
             .secret(mailer_secret.expose()),
+    )?;
+    bus.add_endpoint(
+        EndpointConfig::new("globex-everything", format!("{base}/globex")).tenant("globex"),
     )?;
 
     // The receiver knows which secret belongs to which path.
@@ -220,6 +230,9 @@ fn header(request: &tiny_http::Request, name: &'static str) -> String {
         .unwrap_or_default()
 }
 
+/// The customer whose events this demo publishes.
+const TENANT: &str = "acme";
+
 // ----- sending to your own receiver -----
 
 fn run_remote(url: &str, secret: Option<&str>) -> Result<(), Failure> {
@@ -228,7 +241,7 @@ fn run_remote(url: &str, secret: Option<&str>) -> Result<(), Failure> {
 
     // One endpoint that receives every event type. add_endpoint checks the
     // URL and the secret and explains what is wrong with them.
-    let mut config = EndpointConfig::new("your-receiver", url);
+    let mut config = EndpointConfig::new("your-receiver", url).tenant(TENANT);
     if let Some(secret) = secret {
         config = config.secret(secret);
     }
@@ -329,11 +342,16 @@ fn publish_events(bus: &Bus) -> Result<Vec<(EventId, &'static str)>, Failure> {
     ];
     let mut published = Vec::new();
     for (event_type, payload) in events {
-        let id = bus.publish(Event::new(event_type, &payload)?)?;
+        let id = bus.publish(Event::new(event_type, &payload)?.tenant(TENANT))?;
         // Which endpoints the event was queued for, by name.
         let mut names = Vec::new();
         for delivery in bus.deliveries(id)? {
-            names.push(bus.endpoint(delivery.endpoint)?.name().to_string());
+            // A read answers `None` for an endpoint deleted meanwhile; this
+            // demo deletes none, but shows the id rather than fail.
+            names.push(match bus.endpoint(delivery.endpoint) {
+                Some(endpoint) => endpoint.name().to_string(),
+                None => delivery.endpoint.to_string(),
+            });
         }
         println!(
             "published {event_type:<18} as {id}  -> {}",

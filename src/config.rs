@@ -1,20 +1,15 @@
-//! Bus settings: every default lives in the one `impl Default` below.
+//! Bus settings: every default lives in the one `impl Default` below, and
+//! every allowed range in the constants beside it.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use crate::bus::Bus;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::{Envelope, Envelopes};
-
-/// The highest `max_payload_bytes` accepted: records stay far below what
-/// the record decoder allows.
-const MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
-
-/// The most sender threads a bus may have.
-const MAX_SENDER_THREADS: usize = 4096;
 
 /// Every bus-wide setting. Built through [`BusBuilder`].
 #[derive(Clone, Debug)]
@@ -43,45 +38,191 @@ pub(crate) struct Config {
     pub(crate) retention: Option<Duration>,
     pub(crate) idempotency_window: Duration,
     pub(crate) janitor_interval: Duration,
+    pub(crate) per_endpoint_metrics: bool,
 }
 
 impl Config {
-    /// Checks the settings the builder cannot check one by one.
+    /// Checks every setting against its allowed range; the error names the
+    /// setting and the range.
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |setting, reason: &str| {
-            Err(crate::Error::InvalidConfig {
-                setting,
-                reason: reason.to_string(),
-            })
-        };
-        if self.max_payload_bytes > MAX_PAYLOAD_LIMIT {
-            return bad("max_payload_bytes", "must be at most 64 MiB");
+        fn named(setting: &'static str, checked: Result<(), String>) -> Result<()> {
+            checked.map_err(|reason| Error::InvalidConfig { setting, reason })
         }
-        if self.max_attempts == 0 {
-            return bad("max_attempts", "must be at least 1");
+        named(
+            "max_payload_bytes",
+            PAYLOAD_BYTES.check(self.max_payload_bytes),
+        )?;
+        named("max_attempts", ATTEMPTS.check(self.max_attempts))?;
+        named("retry_delays", check_retry_delays(&self.retry_delays))?;
+        named("retry_jitter", RETRY_JITTER.check(self.retry_jitter))?;
+        named("timeout", TIMEOUT.check(self.timeout))?;
+        named(
+            "connect_timeout",
+            CONNECT_TIMEOUT.check(self.connect_timeout),
+        )?;
+        named("concurrency", CONCURRENCY.check(self.concurrency))?;
+        named("sender_threads", SENDER_THREADS.check(self.sender_threads))?;
+        named(
+            "response_body_limit",
+            RESPONSE_BODY_LIMIT.check(self.response_body_limit),
+        )?;
+        named(
+            "cache_capacity",
+            CACHE_CAPACITY.check(self.cache_capacity_bytes),
+        )?;
+        named("flush_every", FLUSH_EVERY.check(self.flush_every))?;
+        named(
+            "sender_idle_timeout",
+            SENDER_IDLE_TIMEOUT.check(self.sender_idle_timeout),
+        )?;
+        named("user_agent", check_user_agent(&self.user_agent))?;
+        named(
+            "shutdown_timeout",
+            SHUTDOWN_TIMEOUT.check(self.shutdown_timeout),
+        )?;
+        named(
+            "max_retry_after",
+            MAX_RETRY_AFTER.check(self.max_retry_after),
+        )?;
+        if let Some(n) = self.pause_after {
+            named("pause_after", PAUSE_AFTER.check(n))?;
         }
-        if self.retry_delays.is_empty() {
-            return bad("retry_delays", "needs at least one delay");
+        if let Some(keep) = self.retention {
+            named("retention", RETENTION.check(keep))?;
         }
-        if self.concurrency == 0 {
-            return bad("concurrency", "must be at least 1");
-        }
-        if !(1..=MAX_SENDER_THREADS).contains(&self.sender_threads) {
-            return bad("sender_threads", "must be 1 to 4096");
-        }
-        if self.timeout.is_zero() {
-            return bad("timeout", "must be above zero");
-        }
-        if self.pause_after == Some(0) {
-            return bad("pause_after", "must be at least 1 (or None)");
-        }
-        if self.janitor_interval.is_zero() {
-            return bad("janitor_interval", "must be above zero");
-        }
+        named(
+            "idempotency_window",
+            IDEMPOTENCY_WINDOW.check(self.idempotency_window),
+        )?;
+        named(
+            "janitor_interval",
+            JANITOR_INTERVAL.check(self.janitor_interval),
+        )?;
         Ok(())
     }
 }
 
+/// A retry schedule, on the bus or an endpoint: the count, then each delay.
+pub(crate) fn check_retry_delays(delays: &[Duration]) -> Result<(), String> {
+    RETRY_DELAY_COUNT
+        .check(delays.len())
+        .map_err(|why| format!("the number of delays {why}"))?;
+    for (i, delay) in delays.iter().enumerate() {
+        RETRY_DELAY
+            .check(*delay)
+            .map_err(|why| format!("delay {} {why}", i + 1))?;
+    }
+    Ok(())
+}
+
+fn check_user_agent(ua: &str) -> Result<(), String> {
+    USER_AGENT_BYTES
+        .check(ua.len())
+        .map_err(|why| format!("its length in bytes {why}"))?;
+    ureq::http::HeaderValue::from_str(ua)
+        .map(|_| ())
+        .map_err(|_| "is not a valid header value".to_string())
+}
+
+const fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 86_400)
+}
+
+const fn hours(n: u64) -> Duration {
+    Duration::from_secs(n * 3600)
+}
+
+const MIB: u64 = 1024 * 1024;
+
+// The allowed range of every duration and size a host can set, on the bus
+// or on an endpoint. Each setter's doc repeats its range. The upper bounds
+// are far beyond what a host needs and far below where time arithmetic
+// could overflow.
+
+/// `max_payload_bytes`: records stay far below what the record decoder allows.
+pub(crate) const PAYLOAD_BYTES: Bounds<u64> = Bounds {
+    min: 1,
+    max: 64 * MIB,
+};
+/// `max_attempts`, on the bus and on endpoints.
+pub(crate) const ATTEMPTS: Bounds<u64> = Bounds { min: 1, max: 1000 };
+/// How many `retry_delays` a list may hold.
+pub(crate) const RETRY_DELAY_COUNT: Bounds<u64> = Bounds { min: 1, max: 100 };
+/// Each of the `retry_delays`.
+pub(crate) const RETRY_DELAY: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: days(30),
+};
+/// `retry_jitter`, as a fraction of the delay.
+pub(crate) const RETRY_JITTER: Bounds<f64> = Bounds { min: 0.0, max: 1.0 };
+/// The attempt `timeout`, on the bus and on endpoints.
+pub(crate) const TIMEOUT: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(1),
+    max: hours(2),
+};
+/// `connect_timeout`.
+pub(crate) const CONNECT_TIMEOUT: Bounds<Duration> = TIMEOUT;
+/// `concurrency`: sender threads per endpoint.
+pub(crate) const CONCURRENCY: Bounds<u64> = Bounds { min: 1, max: 256 };
+
+pub(crate) const SENDER_THREADS: Bounds<u64> = Bounds { min: 1, max: 4096 };
+
+/// Per-endpoint rate limit, attempts per second (0 on the setter: none).
+pub(crate) const RATE_LIMIT: Bounds<u64> = Bounds {
+    min: 1,
+    max: 100_000,
+};
+/// `response_body_limit`, in bytes kept per attempt.
+pub(crate) const RESPONSE_BODY_LIMIT: Bounds<u64> = Bounds { min: 0, max: MIB };
+/// `cache_capacity`, in bytes.
+pub(crate) const CACHE_CAPACITY: Bounds<u64> = Bounds {
+    min: MIB,
+    max: 1024 * 1024 * MIB,
+};
+/// `flush_every`.
+pub(crate) const FLUSH_EVERY: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(1),
+    max: hours(1),
+};
+/// `sender_idle_timeout`.
+pub(crate) const SENDER_IDLE_TIMEOUT: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: hours(24),
+};
+/// `shutdown_timeout`.
+pub(crate) const SHUTDOWN_TIMEOUT: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: hours(24),
+};
+/// `max_retry_after`.
+pub(crate) const MAX_RETRY_AFTER: Bounds<Duration> = RETRY_DELAY;
+/// `pause_after` when set, on the bus and on endpoints.
+pub(crate) const PAUSE_AFTER: Bounds<u64> = Bounds {
+    min: 1,
+    max: 1_000_000,
+};
+/// `retention` when set: up to a hundred years.
+pub(crate) const RETENTION: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: days(36_525),
+};
+/// `idempotency_window`.
+pub(crate) const IDEMPOTENCY_WINDOW: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: days(365),
+};
+/// `janitor_interval`.
+pub(crate) const JANITOR_INTERVAL: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(1),
+    max: hours(1),
+};
+/// The `grace` of [`Bus::rotate_secret`](crate::Bus::rotate_secret).
+pub(crate) const ROTATION_GRACE: Bounds<Duration> = Bounds {
+    min: Duration::ZERO,
+    max: days(365),
+};
+/// `user_agent`, in bytes.
+pub(crate) const USER_AGENT_BYTES: Bounds<u64> = Bounds { min: 0, max: 1024 };
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -120,6 +261,9 @@ impl Default for Config {
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             idempotency_window: Duration::from_secs(24 * 3600),
             janitor_interval: Duration::from_secs(2),
+            // One series per endpoint grows without bound with the number
+            // of endpoints: opt-in.
+            per_endpoint_metrics: false,
         }
     }
 }
@@ -135,6 +279,7 @@ impl Default for Config {
 /// # Ok::<_, hookbus::Error>(())
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until .open() is called"]
 pub struct BusBuilder {
     config: Config,
 }
@@ -149,71 +294,66 @@ impl BusBuilder {
         }
     }
 
-    /// Largest accepted payload, in bytes of JSON, at most 64 MiB.
-    /// Defaults to 256 KiB.
+    /// Largest accepted payload, in bytes of JSON.
+    /// Allowed: 1 byte to 64 MiB. Defaults to 256 KiB.
     pub fn max_payload_bytes(mut self, n: usize) -> Self {
         self.config.max_payload_bytes = n;
         self
     }
 
-    /// Attempts per delivery, the first included (at least 1, or
-    /// [`open`](Self::open) fails with
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig)).
-    /// Endpoints may override it. Defaults to 3.
+    /// Attempts per delivery, the first included. Endpoints may override it.
+    /// Allowed: 1 to 1000. Defaults to 3.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.config.max_attempts = n;
         self
     }
 
     /// Delays before the 2nd, 3rd… attempt; the last repeats when there are
-    /// more attempts than delays. At least one, or `open` fails.
-    /// Endpoints may override it. Defaults to 30 s, 5 min, 50 min.
+    /// more attempts than delays. Endpoints may override it.
+    /// Allowed: 1 to 100 delays, each from 0 to 30 days.
+    /// Defaults to 30 s, 5 min, 50 min.
     pub fn retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.config.retry_delays = delays.into_iter().collect();
         self
     }
 
     /// Random spread added to each retry delay, as a fraction: 0.1 means
-    /// ±10 %. Clamped to 0..=1. Defaults to 0.1.
+    /// ±10 %. Allowed: 0.0 to 1.0 (not NaN). Defaults to 0.1.
     pub fn retry_jitter(mut self, fraction: f64) -> Self {
-        self.config.retry_jitter = if fraction.is_nan() {
-            0.0
-        } else {
-            fraction.clamp(0.0, 1.0)
-        };
+        self.config.retry_jitter = fraction;
         self
     }
 
     /// Total time for one attempt, connect to last byte of the response.
-    /// Endpoints may override it. Defaults to 15 s.
+    /// Endpoints may override it. Allowed: 1 ms to 2 h. Defaults to 15 s.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.config.timeout = t;
         self
     }
 
     /// Time allowed to open a connection, within the attempt's timeout.
-    /// Defaults to 5 s.
+    /// Allowed: 1 ms to 2 h. Defaults to 5 s.
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.config.connect_timeout = t;
         self
     }
 
-    /// Deliveries in flight at once per endpoint, one sender thread each
-    /// (at least 1, or `open` fails).
-    /// Endpoints may override it. Defaults to 2.
+    /// Deliveries in flight at once per endpoint, one sender thread each.
+    /// Endpoints may override it. Allowed: 1 to 256. Defaults to 2.
     pub fn concurrency(mut self, n: u32) -> Self {
         self.config.concurrency = n;
         self
     }
 
     /// Bytes of each response body kept in the delivery log; the rest is
-    /// never read. Defaults to 4096.
+    /// never read. Allowed: 0 to 1 MiB. Defaults to 4096.
     pub fn response_body_limit(mut self, n: usize) -> Self {
         self.config.response_body_limit = n;
         self
     }
 
-    /// sled's page cache, in bytes. Defaults to 64 MiB.
+    /// sled's page cache, in bytes. Allowed: 1 MiB to 1 TiB.
+    /// Defaults to 64 MiB.
     pub fn cache_capacity(mut self, bytes: u64) -> Self {
         self.config.cache_capacity_bytes = bytes;
         self
@@ -222,21 +362,24 @@ impl BusBuilder {
     /// How often sled's background flusher syncs writes that are not
     /// flushed at once (delivery results, the delivery log). Publishes and
     /// endpoint changes are always flushed before they return.
-    /// Defaults to 500 ms.
+    /// Allowed: 1 ms to 1 h. Defaults to 500 ms.
     pub fn flush_every(mut self, every: Duration) -> Self {
-        self.config.flush_every = every.max(Duration::from_millis(1));
+        self.config.flush_every = every;
         self
     }
 
     /// How long an endpoint's sender thread waits with nothing to do before
     /// it exits. Idle threads cost no CPU of their own, but sled's memory
     /// reclamation walks every thread that touched the database, so with
-    /// thousands of endpoints short is better. Defaults to 10 s.
+    /// thousands of endpoints short is better.
+    /// Allowed: 0 to 24 h. Defaults to 10 s.
     pub fn sender_idle_timeout(mut self, t: Duration) -> Self {
         self.config.sender_idle_timeout = t;
         self
     }
 
+    /// The `user-agent` header of every request. Allowed: a valid header
+    /// value of at most 1024 bytes. Defaults to `hookbus/<version>`.
     /// The most sender threads the bus runs, shared by every endpoint: at
     /// most this many attempts are in flight at once. Threads start when
     /// there is work and end after `sender_idle_timeout` without. Half of
@@ -251,6 +394,17 @@ impl BusBuilder {
     /// The `user-agent` header of every request. Defaults to `hookbus/<version>`.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.config.user_agent = ua.into();
+        self
+    }
+
+    /// Labels the per-endpoint metrics (attempts, their durations,
+    /// deliveries, queue depth, in flight) with an `endpoint` label, the
+    /// endpoint's id. Defaults to `false`: each metric is one bus-wide
+    /// series, so the number of series does not grow with the number of
+    /// endpoints. Only has an effect with the `metrics` feature; see the
+    /// crate docs' Metrics section.
+    pub fn per_endpoint_metrics(mut self, on: bool) -> Self {
+        self.config.per_endpoint_metrics = on;
         self
     }
 
@@ -284,8 +438,8 @@ impl BusBuilder {
     /// How long [`Bus::shutdown`](crate::Bus::shutdown) (and dropping the
     /// bus) waits for attempts in flight. Attempts still running then are
     /// left to finish in the background; if the process exits first, they
-    /// are made again after the next open. Defaults to 15 s (the default
-    /// attempt timeout).
+    /// are made again after the next open. Allowed: 0 to 24 h.
+    /// Defaults to 15 s (the default attempt timeout).
     pub fn shutdown_timeout(mut self, t: Duration) -> Self {
         self.config.shutdown_timeout = t;
         self
@@ -293,7 +447,8 @@ impl BusBuilder {
 
     /// The longest a `Retry-After` on a 429 or 503 answer may delay the
     /// next attempt. The next attempt waits for the longer of the scheduled
-    /// delay and the asked one, capped at this. Defaults to 1 hour.
+    /// delay and the asked one, capped at this. Allowed: 0 to 30 days.
+    /// Defaults to 1 hour.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.config.max_retry_after = max;
         self
@@ -302,8 +457,8 @@ impl BusBuilder {
     /// Pauses an endpoint after this many deliveries in a row fail their
     /// last attempt; `None` never pauses for failures (a 410 Gone answer
     /// always pauses). Its events are kept and sent, in order, when the host
-    /// resumes it. Endpoints may override it. Defaults to 10, as seed 001
-    /// documents.
+    /// resumes it. Endpoints may override it.
+    /// Allowed: `None`, or 1 to 1,000,000. Defaults to 10.
     pub fn pause_after(mut self, failed_deliveries: Option<u32>) -> Self {
         self.config.pause_after = failed_deliveries;
         self
@@ -311,21 +466,23 @@ impl BusBuilder {
 
     /// How long delivered events and their attempts are kept; `None` keeps
     /// them forever. Events with a pending or failed delivery are never
-    /// purged by age. Defaults to 7 days.
+    /// purged by age. Allowed: `None`, or 0 to 36,525 days (100 years).
+    /// Defaults to 7 days.
     pub fn retention(mut self, keep: Option<Duration>) -> Self {
         self.config.retention = keep;
         self
     }
 
     /// How long an idempotency key given at publish is remembered.
-    /// Defaults to 24 hours.
+    /// Allowed: 0 to 365 days. Defaults to 24 hours.
     pub fn idempotency_window(mut self, window: Duration) -> Self {
         self.config.idempotency_window = window;
         self
     }
 
     /// How often the janitor thread moves the queue checkpoint (which bounds
-    /// the work of the next open) and applies retention. Defaults to 2 s.
+    /// the work of the next open) and applies retention.
+    /// Allowed: 1 ms to 1 h. Defaults to 2 s.
     pub fn janitor_interval(mut self, every: Duration) -> Self {
         self.config.janitor_interval = every;
         self
@@ -345,7 +502,348 @@ impl BusBuilder {
 
     /// Opens the bus: opens or creates the database, resumes every pending
     /// delivery and starts the senders.
+    ///
+    /// Every setting is checked first, before the database is touched: one
+    /// outside its allowed range (given in its setter's doc) fails with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), which names
+    /// the setting and the range.
     pub fn open(self) -> Result<Bus> {
         Bus::open_with(self.config)
+    }
+}
+
+/// An inclusive range a setting must fall in. Its bounds are named in the
+/// error a host gets for a value outside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds<T> {
+    pub(crate) min: T,
+    pub(crate) max: T,
+}
+
+impl Bounds<Duration> {
+    /// `Err` with the reason for the host when `value` is out of range.
+    pub(crate) fn check(&self, value: Duration) -> Result<(), String> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "must be from {} to {}, got {value:?}",
+                Human(self.min),
+                Human(self.max)
+            ))
+        }
+    }
+
+    /// `value` moved into the range.
+    pub(crate) fn clamp(&self, value: Duration) -> Duration {
+        value.clamp(self.min, self.max)
+    }
+}
+
+impl Bounds<u64> {
+    /// `Err` with the reason for the host when `value` is out of range.
+    pub(crate) fn check(&self, value: impl TryInto<u64>) -> Result<(), String> {
+        match value.try_into() {
+            Ok(v) if (self.min..=self.max).contains(&v) => Ok(()),
+            Ok(v) => Err(format!(
+                "must be from {} to {}, got {v}",
+                self.min, self.max
+            )),
+            Err(_) => Err(format!("must be from {} to {}", self.min, self.max)),
+        }
+    }
+
+    /// `value` moved into the range.
+    pub(crate) fn clamp_u32(&self, value: u32) -> u32 {
+        let clamped = u64::from(value).clamp(self.min, self.max);
+        u32::try_from(clamped).unwrap_or(u32::MAX)
+    }
+}
+
+impl Bounds<f64> {
+    /// `Err` with the reason for the host when `value` is out of range or
+    /// not a number.
+    pub(crate) fn check(&self, value: f64) -> Result<(), String> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "must be a number from {} to {}, got {value}",
+                self.min, self.max
+            ))
+        }
+    }
+}
+
+/// A range bound as a person writes it: `30 days`, `2 h`, `1 ms`.
+struct Human(Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let s = d.as_secs();
+        if d.subsec_nanos() != 0 {
+            return match d.subsec_nanos() % 1_000_000 {
+                0 if s == 0 => write!(f, "{} ms", d.subsec_millis()),
+                _ => write!(f, "{d:?}"),
+            };
+        }
+        match s {
+            0 => f.write_str("0 s"),
+            _ if s > 86_400 && s % 86_400 == 0 => write!(f, "{} days", s / 86_400),
+            _ if s % 3600 == 0 => write!(f, "{} h", s / 3600),
+            _ if s % 60 == 0 => write!(f, "{} min", s / 60),
+            _ => write!(f, "{s} s"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(config: Config) -> (&'static str, String) {
+        match config.validate() {
+            Err(Error::InvalidConfig { setting, reason }) => (setting, reason),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_within_their_ranges() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn each_setting_is_refused_outside_its_range_with_the_range_named() {
+        let base = Config::default;
+        let cases: Vec<(Config, &str, &str)> = vec![
+            (
+                Config {
+                    max_payload_bytes: 64 * 1024 * 1024 + 1,
+                    ..base()
+                },
+                "max_payload_bytes",
+                "from 1 to 67108864",
+            ),
+            (
+                Config {
+                    max_attempts: 0,
+                    ..base()
+                },
+                "max_attempts",
+                "from 1 to 1000",
+            ),
+            (
+                Config {
+                    retry_delays: vec![],
+                    ..base()
+                },
+                "retry_delays",
+                "from 1 to 100",
+            ),
+            (
+                Config {
+                    retry_delays: vec![Duration::ZERO, Duration::MAX],
+                    ..base()
+                },
+                "retry_delays",
+                "delay 2 must be from 0 s to 30 days",
+            ),
+            (
+                Config {
+                    retry_jitter: f64::NAN,
+                    ..base()
+                },
+                "retry_jitter",
+                "from 0 to 1",
+            ),
+            (
+                Config {
+                    retry_jitter: -0.5,
+                    ..base()
+                },
+                "retry_jitter",
+                "from 0 to 1",
+            ),
+            (
+                Config {
+                    timeout: Duration::from_secs(2 * 3600 + 1),
+                    ..base()
+                },
+                "timeout",
+                "from 1 ms to 2 h",
+            ),
+            (
+                Config {
+                    connect_timeout: Duration::ZERO,
+                    ..base()
+                },
+                "connect_timeout",
+                "from 1 ms to 2 h",
+            ),
+            (
+                Config {
+                    concurrency: 257,
+                    ..base()
+                },
+                "concurrency",
+                "from 1 to 256",
+            ),
+            (
+                Config {
+                    response_body_limit: usize::MAX,
+                    ..base()
+                },
+                "response_body_limit",
+                "from 0 to 1048576",
+            ),
+            (
+                Config {
+                    cache_capacity_bytes: u64::MAX,
+                    ..base()
+                },
+                "cache_capacity",
+                "to 1099511627776",
+            ),
+            (
+                Config {
+                    flush_every: Duration::ZERO,
+                    ..base()
+                },
+                "flush_every",
+                "from 1 ms to 1 h",
+            ),
+            (
+                Config {
+                    sender_idle_timeout: Duration::MAX,
+                    ..base()
+                },
+                "sender_idle_timeout",
+                "from 0 s to 24 h",
+            ),
+            (
+                Config {
+                    user_agent: "bad\nagent".into(),
+                    ..base()
+                },
+                "user_agent",
+                "header value",
+            ),
+            (
+                Config {
+                    shutdown_timeout: Duration::MAX,
+                    ..base()
+                },
+                "shutdown_timeout",
+                "from 0 s to 24 h",
+            ),
+            (
+                Config {
+                    max_retry_after: Duration::from_secs(u64::MAX),
+                    ..base()
+                },
+                "max_retry_after",
+                "to 30 days",
+            ),
+            (
+                Config {
+                    pause_after: Some(0),
+                    ..base()
+                },
+                "pause_after",
+                "from 1 to 1000000",
+            ),
+            (
+                Config {
+                    retention: Some(Duration::MAX),
+                    ..base()
+                },
+                "retention",
+                "to 36525 days",
+            ),
+            (
+                Config {
+                    idempotency_window: Duration::MAX,
+                    ..base()
+                },
+                "idempotency_window",
+                "to 365 days",
+            ),
+            (
+                Config {
+                    janitor_interval: Duration::ZERO,
+                    ..base()
+                },
+                "janitor_interval",
+                "from 1 ms to 1 h",
+            ),
+        ];
+        for (config, setting, range) in cases {
+            let (named, reason) = refused(config);
+            assert_eq!(named, setting);
+            assert!(reason.contains(range), "{setting}: {reason}");
+        }
+    }
+
+    #[test]
+    fn range_ends_are_accepted() {
+        let top = Config {
+            max_payload_bytes: 64 * 1024 * 1024,
+            max_attempts: 1000,
+            retry_delays: vec![RETRY_DELAY.max; 100],
+            retry_jitter: 1.0,
+            timeout: TIMEOUT.max,
+            connect_timeout: CONNECT_TIMEOUT.max,
+            concurrency: 256,
+            response_body_limit: 1024 * 1024,
+            cache_capacity_bytes: CACHE_CAPACITY.max,
+            flush_every: FLUSH_EVERY.max,
+            sender_idle_timeout: SENDER_IDLE_TIMEOUT.max,
+            user_agent: "a".repeat(1024),
+            shutdown_timeout: SHUTDOWN_TIMEOUT.max,
+            max_retry_after: MAX_RETRY_AFTER.max,
+            pause_after: Some(1_000_000),
+            retention: Some(RETENTION.max),
+            idempotency_window: IDEMPOTENCY_WINDOW.max,
+            janitor_interval: JANITOR_INTERVAL.max,
+            ..Config::default()
+        };
+        top.validate().unwrap();
+        let bottom = Config {
+            max_payload_bytes: 1,
+            max_attempts: 1,
+            retry_delays: vec![Duration::ZERO],
+            retry_jitter: 0.0,
+            timeout: TIMEOUT.min,
+            connect_timeout: CONNECT_TIMEOUT.min,
+            concurrency: 1,
+            response_body_limit: 0,
+            cache_capacity_bytes: CACHE_CAPACITY.min,
+            flush_every: FLUSH_EVERY.min,
+            sender_idle_timeout: Duration::ZERO,
+            user_agent: String::new(),
+            shutdown_timeout: Duration::ZERO,
+            max_retry_after: Duration::ZERO,
+            pause_after: None,
+            retention: Some(Duration::ZERO),
+            idempotency_window: Duration::ZERO,
+            janitor_interval: JANITOR_INTERVAL.min,
+            ..Config::default()
+        };
+        bottom.validate().unwrap();
+    }
+
+    #[test]
+    fn range_bounds_read_as_a_person_writes_them() {
+        let human = |d| Human(d).to_string();
+        assert_eq!(human(Duration::ZERO), "0 s");
+        assert_eq!(human(Duration::from_millis(1)), "1 ms");
+        assert_eq!(human(Duration::from_secs(90)), "90 s");
+        assert_eq!(human(Duration::from_secs(120)), "2 min");
+        assert_eq!(human(hours(2)), "2 h");
+        assert_eq!(human(days(1)), "24 h");
+        assert_eq!(human(days(30)), "30 days");
+        assert_eq!(human(Duration::from_micros(1500)), "1.5ms");
     }
 }

@@ -11,6 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
+use crate::config as bounds;
 use crate::error::{Error, Result};
 use crate::event::is_type_byte;
 
@@ -39,6 +40,38 @@ impl fmt::Display for EndpointId {
 impl fmt::Debug for EndpointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// A string that is not an endpoint id's text form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseEndpointIdError;
+
+impl fmt::Display for ParseEndpointIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an endpoint id (expected ep_ and a decimal number)")
+    }
+}
+
+impl std::error::Error for ParseEndpointIdError {}
+
+/// Reads the form `Display` writes, and only that one (no sign, no leading
+/// zeros), so that each id has one text form.
+impl std::str::FromStr for EndpointId {
+    type Err = ParseEndpointIdError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let digits = s.strip_prefix("ep_").ok_or(ParseEndpointIdError)?;
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if !canonical {
+            return Err(ParseEndpointIdError);
+        }
+        digits
+            .parse()
+            .map(EndpointId)
+            .map_err(|_| ParseEndpointIdError)
     }
 }
 
@@ -277,16 +310,15 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-occurred-at",
 ];
 
-/// The highest per-endpoint rate limit accepted, in attempts per second.
-pub const MAX_RATE_LIMIT: u32 = 100_000;
-
 /// The settings of an endpoint: what the host gives to add or update one.
 ///
 /// Everything is checked when the endpoint is saved
 /// ([`Bus::add_endpoint`](crate::Bus::add_endpoint)), and nothing is written
-/// if a check fails. Unset overrides take the bus defaults from
+/// if a check fails: a value outside the range its setter documents fails
+/// with [`Error::InvalidEndpoint`], naming the field and the range. Unset overrides take the bus defaults from
 /// [`BusBuilder`](crate::BusBuilder).
 #[derive(Clone)]
+#[must_use = "settings do nothing until passed to Bus::add_endpoint or Bus::update_endpoint"]
 pub struct EndpointConfig {
     pub(crate) name: String,
     pub(crate) url: String,
@@ -304,6 +336,8 @@ pub struct EndpointConfig {
     pub(crate) attribute_filters: Vec<(String, Vec<String>)>,
     pub(crate) ordered: bool,
     pub(crate) pause_after: Option<Option<u32>>,
+    /// The tenant key as given; `None` is the default tenant.
+    pub(crate) tenant: Option<String>,
 }
 
 impl EndpointConfig {
@@ -326,7 +360,18 @@ impl EndpointConfig {
             attribute_filters: Vec::new(),
             ordered: false,
             pause_after: None,
+            tenant: None,
         }
+    }
+
+    /// The tenant the endpoint belongs to: the customer whose events it
+    /// receives (see [`TenantId`](crate::TenantId) for the key's charset).
+    /// Events published to another tenant never reach it, whatever its
+    /// patterns. Defaults to the default tenant. An endpoint stays in its
+    /// tenant: an update naming another one is refused.
+    pub fn tenant(mut self, key: impl AsRef<str>) -> Self {
+        self.tenant = Some(key.as_ref().to_string());
+        self
     }
 
     /// Delivers strictly in publish order: one delivery at a time, and a
@@ -339,8 +384,8 @@ impl EndpointConfig {
     }
 
     /// Pauses the endpoint after this many deliveries in a row fail their
-    /// last attempt; `None` never pauses for failures. Defaults to the bus
-    /// setting (10).
+    /// last attempt; `None` never pauses for failures.
+    /// Allowed: `None`, or 1 to 1,000,000. Defaults to the bus setting (10).
     pub fn pause_after(mut self, failed_deliveries: Option<u32>) -> Self {
         self.pause_after = Some(failed_deliveries);
         self
@@ -408,29 +453,31 @@ impl EndpointConfig {
     }
 
     /// Maximum number of attempts per delivery, the first included.
-    /// Defaults to the bus setting (3).
+    /// Allowed: 1 to 1000. Defaults to the bus setting (3).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
     }
 
     /// Delays before the 2nd, 3rd… attempt; the last one repeats if there
-    /// are more attempts than delays. Jitter is added. Defaults to the bus
-    /// setting (30 s, 5 min, 50 min).
+    /// are more attempts than delays. Jitter is added.
+    /// Allowed: 1 to 100 delays, each from 0 to 30 days.
+    /// Defaults to the bus setting (30 s, 5 min, 50 min).
     pub fn retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.retry_delays = Some(delays.into_iter().collect());
         self
     }
 
     /// Total time allowed for one attempt, from connecting to reading the
-    /// response. Defaults to the bus setting (15 s).
+    /// response. Allowed: 1 ms to 2 h. Defaults to the bus setting (15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// How many deliveries to this endpoint may be in flight at once, each
-    /// on its own sender thread. Defaults to the bus setting (2).
+    /// on its own sender thread. Allowed: 1 to 256. Defaults to the bus
+    /// setting (2).
     pub fn concurrency(mut self, n: u32) -> Self {
         self.concurrency = Some(n);
         self
@@ -439,7 +486,7 @@ impl EndpointConfig {
     /// At most `per_second` attempts start per second, evenly spaced
     /// (Svix's and Convoy's per-endpoint rate limit). Deliveries held back
     /// wait in the queue: no attempt is spent on them. `0` removes the
-    /// limit, at most [`MAX_RATE_LIMIT`] per second. Defaults to no limit.
+    /// limit; otherwise 1 to 100,000 per second. Defaults to no limit.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.rate_limit = std::num::NonZeroU32::new(per_second);
         self
@@ -460,6 +507,10 @@ impl EndpointConfig {
         let invalid = |field, reason: &str| Error::InvalidEndpoint {
             field,
             reason: reason.to_string(),
+        };
+        // Ranges live with the bus's, in the config module.
+        let ranged = |field, checked: std::result::Result<(), String>| {
+            checked.map_err(|reason| Error::InvalidEndpoint { field, reason })
         };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "empty"));
@@ -485,28 +536,23 @@ impl EndpointConfig {
                 )
             })?;
         }
-        if self.max_attempts == Some(0) {
-            return Err(invalid("max_attempts", "must be at least 1"));
+        if let Some(n) = self.max_attempts {
+            ranged("max_attempts", bounds::ATTEMPTS.check(n))?;
         }
         if let Some(delays) = &self.retry_delays {
-            if delays.is_empty() {
-                return Err(invalid("retry_delays", "empty list"));
-            }
+            ranged("retry_delays", bounds::check_retry_delays(delays))?;
         }
-        if self.timeout == Some(Duration::ZERO) {
-            return Err(invalid("timeout", "must be above zero"));
+        if let Some(t) = self.timeout {
+            ranged("timeout", bounds::TIMEOUT.check(t))?;
         }
-        if self.concurrency == Some(0) {
-            return Err(invalid("concurrency", "must be at least 1"));
+        if let Some(n) = self.concurrency {
+            ranged("concurrency", bounds::CONCURRENCY.check(n))?;
         }
-        if self.rate_limit.is_some_and(|r| r.get() > MAX_RATE_LIMIT) {
-            return Err(invalid(
-                "rate_limit",
-                "must be at most 100000 per second (0 for no limit)",
-            ));
+        if let Some(Some(n)) = self.pause_after {
+            ranged("pause_after", bounds::PAUSE_AFTER.check(n))?;
         }
-        if self.pause_after == Some(Some(0)) {
-            return Err(invalid("pause_after", "must be at least 1 (or None)"));
+        if let Some(n) = self.rate_limit {
+            ranged("rate_limit", bounds::RATE_LIMIT.check(n.get()))?;
         }
         self.validate_format_and_signing()?;
         for (key, values) in &self.attribute_filters {
@@ -592,6 +638,7 @@ impl fmt::Debug for EndpointConfig {
             .field("attribute_filters", &self.attribute_filters)
             .field("ordered", &self.ordered)
             .field("pause_after", &self.pause_after)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -626,7 +673,7 @@ fn validate_url(url: &str) -> Result<()> {
 
 /// One compiled subscription pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Pattern {
+pub(crate) enum Pattern {
     All,
     /// `lead.*` is stored as `lead.`.
     Prefix(String),
@@ -659,6 +706,11 @@ impl EventFilter {
         })
     }
 
+    /// The compiled event-type patterns (the routing index keys on them).
+    pub(crate) fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
     fn with_attributes(mut self, filters: Vec<(String, Vec<String>)>) -> Self {
         // An empty value list accepts everything: nothing to check.
         self.attributes = filters.into_iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -666,18 +718,24 @@ impl EventFilter {
     }
 
     /// Whether an event of this type and with these attributes is wanted.
+    // The reference model the index is tested (and fuzzed) against.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn matches(&self, event_type: &str, attributes: &[(String, String)]) -> bool {
         let type_ok = self.patterns.iter().any(|p| match p {
             Pattern::All => true,
             Pattern::Prefix(prefix) => event_type.starts_with(prefix.as_str()),
             Pattern::Exact(exact) => event_type == exact,
         });
-        type_ok
-            && self.attributes.iter().all(|(key, wanted)| {
-                attributes
-                    .iter()
-                    .any(|(k, v)| k == key && wanted.iter().any(|w| w == v))
-            })
+        type_ok && self.matches_attributes(attributes)
+    }
+
+    /// Whether the event's attributes satisfy every attribute filter.
+    pub(crate) fn matches_attributes(&self, attributes: &[(String, String)]) -> bool {
+        self.attributes.iter().all(|(key, wanted)| {
+            attributes
+                .iter()
+                .any(|(k, v)| k == key && wanted.iter().any(|w| w == v))
+        })
     }
 }
 
@@ -721,6 +779,7 @@ fn parse_pattern(p: &str) -> Result<Pattern> {
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub(crate) id: EndpointId,
+    pub(crate) tenant: crate::tenant::TenantId,
     pub(crate) config: EndpointConfig,
     pub(crate) status: EndpointStatus,
     pub(crate) created_at: SystemTime,
@@ -732,6 +791,10 @@ impl Endpoint {
     /// The endpoint's id.
     pub fn id(&self) -> EndpointId {
         self.id
+    }
+    /// The tenant it belongs to.
+    pub fn tenant(&self) -> &crate::tenant::TenantId {
+        &self.tenant
     }
     /// Its name.
     pub fn name(&self) -> &str {
@@ -892,6 +955,53 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("C2FVsBQ"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn durations_and_counts_outside_their_ranges_name_field_and_range() {
+        let base = || EndpointConfig::new("a", "https://example.com");
+        let cases = [
+            (base().max_attempts(1001), "max_attempts", "from 1 to 1000"),
+            (
+                base().retry_delays([Duration::MAX]),
+                "retry_delays",
+                "30 days",
+            ),
+            (
+                base().retry_delays(vec![Duration::ZERO; 101]),
+                "retry_delays",
+                "from 1 to 100",
+            ),
+            (base().timeout(Duration::MAX), "timeout", "from 1 ms to 2 h"),
+            (
+                base().timeout(Duration::from_nanos(1)),
+                "timeout",
+                "from 1 ms to 2 h",
+            ),
+            (base().concurrency(u32::MAX), "concurrency", "from 1 to 256"),
+            (
+                base().pause_after(Some(u32::MAX)),
+                "pause_after",
+                "from 1 to 1000000",
+            ),
+        ];
+        for (cfg, field, range) in cases {
+            match cfg.validate() {
+                Err(Error::InvalidEndpoint { field: f, reason }) => {
+                    assert_eq!(f, field);
+                    assert!(reason.contains(range), "{field}: {reason}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        base()
+            .max_attempts(1000)
+            .retry_delays(vec![Duration::from_secs(30 * 86_400); 100])
+            .timeout(Duration::from_secs(2 * 3600))
+            .concurrency(256)
+            .pause_after(Some(1_000_000))
+            .validate()
+            .unwrap();
     }
 
     #[test]

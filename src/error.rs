@@ -70,6 +70,17 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A tenant key that is empty, too long or uses characters outside
+    /// `A-Z a-z 0-9 - _ . : @` (see [`TenantId`](crate::TenantId)), or
+    /// tenant metadata out of bounds. Nothing was written.
+    InvalidTenant {
+        /// The key as given (cut at 136 characters).
+        key: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// No tenant with this key has endpoints or saved metadata.
+    TenantNotFound(crate::tenant::TenantId),
     /// No event with this id is stored (never published, or purged by
     /// retention).
     EventNotFound(crate::event::EventId),
@@ -150,6 +161,10 @@ impl fmt::Display for Error {
             Error::InvalidIdempotencyKey { reason } => {
                 write!(f, "invalid idempotency key: {reason}")
             }
+            Error::InvalidTenant { key, reason } => {
+                write!(f, "invalid tenant {key:?}: {reason}")
+            }
+            Error::TenantNotFound(id) => write!(f, "tenant {id} not found"),
             Error::EventNotFound(id) => write!(f, "event {id} not found"),
             Error::DeliveryInProgress { endpoint, event } => {
                 write!(

@@ -162,6 +162,7 @@ fn random_80() -> u128 {
 /// # Ok::<_, hookbus::Error>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "an event does nothing until passed to Bus::publish"]
 pub struct Event {
     pub(crate) event_type: String,
     pub(crate) payload: Box<[u8]>,
@@ -169,6 +170,8 @@ pub struct Event {
     pub(crate) occurred_at_us: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) idempotency_key: Option<String>,
+    /// The tenant key as given; `None` is the default tenant.
+    pub(crate) tenant: Option<String>,
 }
 
 impl Event {
@@ -204,14 +207,24 @@ impl Event {
             occurred_at_us: None,
             attributes: Vec::new(),
             idempotency_key: None,
+            tenant: None,
         }
     }
 
     /// Publishing again with the same key within the bus's
     /// `idempotency_window` (24 h by default) stores nothing and returns the
     /// first event's id (Genesy's idempotency by event key). 1 to 256 bytes.
+    /// Keys are per tenant: the same key in two tenants names two events.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The tenant (customer) the event belongs to: it reaches that tenant's
+    /// matching endpoints and no other. The key is checked at publish
+    /// ([`Error::InvalidTenant`]). Defaults to the default tenant.
+    pub fn tenant(mut self, key: impl AsRef<str>) -> Self {
+        self.tenant = Some(key.as_ref().to_string());
         self
     }
 
@@ -251,6 +264,7 @@ impl fmt::Debug for Event {
             .field("payload_bytes", &self.payload.len())
             .field("occurred_at_us", &self.occurred_at_us)
             .field("attributes", &self.attributes)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -293,6 +307,8 @@ pub struct StoredEvent {
     pub occurred_at: SystemTime,
     /// Attributes given at publish.
     pub attributes: Vec<(String, String)>,
+    /// The tenant it was published to.
+    pub tenant: crate::tenant::TenantId,
 }
 
 impl fmt::Debug for StoredEvent {
@@ -302,6 +318,7 @@ impl fmt::Debug for StoredEvent {
             .field("event_type", &self.event_type)
             .field("payload_bytes", &self.payload.len())
             .field("occurred_at", &self.occurred_at)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }

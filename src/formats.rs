@@ -300,6 +300,7 @@ mod tests {
             targets: vec![],
             created_ms: 0,
             idempotency_key: None,
+            tenant: None,
         }
     }
 

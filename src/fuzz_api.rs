@@ -5,7 +5,9 @@
 //! the crate (`fuzz/`, `tests/properties.rs`) can drive them. Every function
 //! here must never panic, whatever its input: a panic found through one of
 //! them is a bug in the internals it wraps. Nothing here is covered by
-//! semver; it may change in any release.
+//! semver; it may change in any release. Compiled only with the `fuzzing`
+//! feature: `fuzz/Cargo.toml` enables it, and so does the crate's
+//! dev-dependency on itself, for the tests and benches.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -237,6 +239,7 @@ impl RecordFields {
                     targets: f.targets.clone(),
                     created_ms: f.created_ms,
                     idempotency_key: f.idempotency_key.clone(),
+                    tenant: None,
                 },
             ),
             RecordFields::Delivery(f) => op.run(
@@ -444,6 +447,7 @@ pub fn build_envelope_with(args: &EnvelopeArgs<'_>) -> Result<Vec<u8>, String> {
         targets: Vec::new(),
         created_ms: 0,
         idempotency_key: None,
+        tenant: None,
     };
     let input = formats::input(
         EventId::from_u128(args.event_id),

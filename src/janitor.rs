@@ -22,7 +22,7 @@ use crate::delivery::Shared;
 use crate::error::Result;
 use crate::event::EventId;
 use crate::store::records::DeliveryRecord;
-use crate::time::now_ms;
+use crate::time::{self, now_ms};
 
 /// Deliveries younger than this are left implied: most are attempted well
 /// before, and writing a key for them would double the work of a publish.
@@ -100,7 +100,7 @@ fn run(shared: &Arc<Shared>, stop: &(Mutex<bool>, Condvar)) {
 /// Moves the queue checkpoint as far as it may go.
 pub(crate) fn checkpoint(shared: &Shared) -> Result<()> {
     let store = &shared.store;
-    let before = now_ms().saturating_sub(MATERIALIZE_AFTER.as_millis() as u64);
+    let before = now_ms().saturating_sub(time::duration_ms(MATERIALIZE_AFTER));
     let lanes: Vec<_> = shared.lanes.read().values().cloned().collect();
     let mut wrote = 0;
     for lane in &lanes {
@@ -150,10 +150,10 @@ fn retention(shared: &Shared, from: EventId) -> Result<EventId> {
     let Some(keep) = shared.config.retention else {
         return Ok(from);
     };
-    let cutoff_ms = now_ms().saturating_sub(keep.as_millis() as u64);
+    let cutoff_ms = now_ms().saturating_sub(time::duration_ms(keep));
     let cutoff = EventId::from_u128(u128::from(cutoff_ms) << 80);
     let (purged, next) = store.purge_delivered(from, cutoff, RETENTION_BUDGET)?;
-    let window = shared.config.idempotency_window.as_millis() as u64;
+    let window = time::duration_ms(shared.config.idempotency_window);
     let keys = store.purge_idempotency(now_ms().saturating_sub(window))?;
     if purged > 0 || keys > 0 {
         tracing::debug!(

@@ -2,11 +2,12 @@
 //!
 //! hookbus gives an application a production-grade webhook feature with no
 //! infrastructure: no Postgres, no Redis, no broker. Link the crate, register
-//! endpoints, call [`Bus::publish`]; hookbus stores the event in an embedded
-//! [sled] database before it returns, fans it out to every subscribed
-//! endpoint, and delivers every endpoint's queue from one bounded pool of
-//! sender threads with numbered attempts, retries, signatures and a
-//! delivery log.
+//! your customers' endpoints, each in its customer's [tenant](TenantId),
+//! call [`Bus::publish`]; hookbus stores the event in an embedded
+//! [sled] database before it returns, fans it out to the subscribed
+//! endpoints of the event's tenant (never another tenant's), and delivers
+//! every endpoint's queue from one bounded pool of sender threads with
+//! numbered attempts, retries, signatures and a delivery log.
 //!
 //! ```no_run
 //! use hookbus::{Bus, EndpointConfig, Event};
@@ -15,10 +16,11 @@
 //! let bus = Bus::open("/var/lib/myapp/webhooks")?;
 //! let endpoint = bus.add_endpoint(
 //!     EndpointConfig::new("customer-crm", "https://crm.example.com/hooks")
+//!         .tenant("acme")
 //!         .events(["lead.*"])
 //!         .secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
 //! )?;
-//! let id = bus.publish(Event::new("lead.create", &json!({"lead_id": 42}))?)?;
+//! let id = bus.publish(Event::new("lead.create", &json!({"lead_id": 42}))?.tenant("acme"))?;
 //! // `id` is durable now; delivery happens in the background.
 //! for attempt in bus.attempts(id)? {
 //!     println!("{} attempt {} -> {:?}", attempt.endpoint, attempt.number, attempt.status);
@@ -26,6 +28,23 @@
 //! bus.shutdown()?;
 //! # Ok::<_, hookbus::Error>(())
 //! ```
+//!
+//! # Tenants
+//!
+//! A tenant is one customer of the host, named by a key the host chooses
+//! (its own customer id; see [`TenantId`] for the charset). Every endpoint
+//! belongs to one tenant ([`EndpointConfig::tenant`]) and every event is
+//! published to one ([`Event::tenant`]); an event reaches only its tenant's
+//! matching endpoints. Matching goes through an in-memory index per tenant
+//! by exact type, prefix wildcard and `*`, so its cost does not grow with
+//! the number of tenants or endpoints. Endpoints and events that name no
+//! tenant are in the default tenant (`~default`), so a host with one
+//! audience never names one. Per tenant: [`Bus::tenant_endpoints`],
+//! [`Bus::tenant_deliveries`], [`AttemptQuery::tenant`],
+//! [`Bus::tenant_stats`], [`Bus::tenant_health`], [`Bus::tenant_event`],
+//! metadata ([`Bus::put_tenant`], [`Bus::tenant`], [`Bus::tenants`]) and
+//! [`Bus::delete_tenant`], which stops its endpoints at once and ends their
+//! queued deliveries as [`DeliveryStatus::Cancelled`], crash-safely.
 //!
 //! # Guarantees
 //!
@@ -36,8 +55,8 @@
 //!   flusher (every `flush_every`, default 500 ms) issues a full sync.
 //!   Concurrent publishes share flushes (group commit).
 //! - **At least once.** Every delivery is attempted until one attempt
-//!   succeeds or the endpoint's attempts run out; after a crash, pending,
-//!   scheduled and in-flight deliveries resume on the next open. A receiver
+//!   succeeds or the endpoint's attempts run out; after a crash, queued and
+//!   in-flight deliveries resume on the next open. A receiver
 //!   may see the same `webhook-id` twice (after a crash, or when an answer
 //!   is lost), never zero times: deduplicate on `webhook-id`.
 //! - **Attempt numbers never go backwards**, not even across crashes, and
@@ -111,11 +130,75 @@
 //!   time; stable pages), [`Bus::endpoint_deliveries`],
 //!   [`Bus::endpoint_health`], [`Bus::stats`], and [`Bus::notices`] for
 //!   deliveries exhausted and endpoints paused or recovered. `tracing`
-//!   events carry ids and outcomes, never payloads or secrets; the
-//!   `metrics` feature exports counters through the `metrics` facade.
+//!   spans and events carry ids and outcomes, never payloads or secrets;
+//!   the `metrics` feature exports counters, gauges and a histogram (see
+//!   [Metrics](#metrics)).
 //! - **Retention**: delivered events and their attempts are deleted after
-//!   7 days (configurable); pending and failed ones are kept whatever their
+//!   7 days (configurable); unfinished and failed ones are kept whatever their
 //!   age.
+//!
+//! # Reading: conventions
+//!
+//! - **Words.** A delivery is *queued* from its creation until an attempt
+//!   starts, and again between a failed attempt and its retry
+//!   ([`DeliveryStatus::Queued`], [`Stats::queued`], [`Bus::queue_depth`]);
+//!   it is *in flight* while an attempt runs; queued and in-flight
+//!   deliveries are the *unfinished* ones ([`DeliveryFilter::Unfinished`],
+//!   [`EndpointHealth::oldest_unfinished`]); the others are *delivered* or
+//!   *failed*.
+//! - **Not found is `None`.** A read that names one thing returns `None`
+//!   when it does not exist ([`Bus::endpoint`], [`Bus::endpoint_health`],
+//!   [`Bus::queue_depth`]; `Ok(None)` for those that read storage:
+//!   [`Bus::event`], [`Bus::delivery`]), and a listing returns no items. An
+//!   action on something that does not exist (update, pause, resend,
+//!   recover, test send…) fails with [`Error::EndpointNotFound`] or
+//!   [`Error::EventNotFound`], since it cannot do what was asked.
+//! - **Listings are paged by cursor.** Every listing that can grow without
+//!   bound ([`Bus::endpoints`], [`Bus::endpoint_deliveries`],
+//!   [`Bus::query_attempts`], [`Bus::endpoint_attempts`]) takes
+//!   `after: Option<Cursor<T>>` and `limit` and returns a [`Page`]; pass
+//!   [`Page::next`] back for the following page. The sets that belong to
+//!   one event ([`Bus::deliveries`], [`Bus::attempts`]) are small and come
+//!   whole.
+//! - **Ids and cursors have a text form** that parses back:
+//!   [`EndpointId`] (`ep_3`), [`EventId`] (`evt_` and 26 base-32
+//!   characters) and [`Cursor`] implement `Display` and `FromStr`.
+//! - **`serde`** (a cargo feature, off by default) derives `Serialize` and
+//!   `Deserialize` on the read models a host may expose in its own API:
+//!   ids, cursors and pages, [`Delivery`], [`Attempt`], [`DeliveryStatus`],
+//!   [`ErrorKind`], [`Trigger`], [`DeliveryFilter`], [`EndpointStatus`],
+//!   [`Stats`], [`EndpointStats`], [`EndpointHealth`] and [`Notice`]. Ids and
+//!   cursors serialize as their text form, times as Unix milliseconds,
+//!   durations as microseconds, enums in `snake_case` (tagged by `state`,
+//!   `status`, `kind` or `type` where they have fields). Nothing that can
+//!   hold a secret ([`EndpointConfig`], [`Endpoint`], [`Secret`]) does.
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, hookbus records through the [`metrics`]
+//! facade (install any recorder, such as a Prometheus exporter):
+//!
+//! | name | kind | unit | labels | what |
+//! |---|---|---|---|---|
+//! | `hookbus_published_total` | counter | events | | events published |
+//! | `hookbus_attempts_total` | counter | attempts | `outcome` (`success`, `failure`) | attempts made (test sends excluded) |
+//! | `hookbus_attempt_duration_seconds` | histogram | seconds | `status_class` (`1xx`…`5xx`, `other`, `none` when no answer), `error_kind` ([`ErrorKind::as_str`], `none` on success) | from the start of a request to its outcome |
+//! | `hookbus_delivered_total` | counter | deliveries | | deliveries that succeeded |
+//! | `hookbus_exhausted_total` | counter | deliveries | | deliveries whose last attempt failed |
+//! | `hookbus_queue_depth` | gauge | deliveries | | deliveries queued, as [`Bus::queue_depth`] |
+//! | `hookbus_in_flight` | gauge | deliveries | | attempts running now |
+//!
+//! The gauges are kept current by the bus itself (each time a queue
+//! changes), not only when [`Bus::stats`] is called; a bus that shuts down
+//! (or an endpoint deleted) takes its deliveries out of them. By default
+//! every series is a total over every endpoint (and over every bus in the
+//! process), so no label grows with the number of endpoints, and no label
+//! holds what a receiver chose (a status is reduced to its class).
+//! [`BusBuilder::per_endpoint_metrics`] adds an `endpoint` label (the
+//! endpoint's id, `ep_3`) to every series but `hookbus_published_total`,
+//! for hosts with few endpoints.
+//!
+//! [`metrics`]: https://docs.rs/metrics/0.24
 //!
 //! # Threads
 //!
@@ -197,15 +280,23 @@ mod endpoint;
 mod error;
 mod event;
 mod formats;
+// Entry points for fuzz/ and the property tests; only built with the
+// `fuzzing` feature, so a host's build never compiles it.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz_api;
 mod http;
 mod janitor;
 mod log;
 mod notice;
+mod page;
+mod routing;
+#[cfg(feature = "serde")]
+mod serde_support;
 pub mod signing;
 mod stats;
 mod store;
+mod tenant;
 mod time;
 pub mod verify;
 
@@ -215,18 +306,22 @@ pub use config::BusBuilder;
 /// hosts can name its types without depending on it themselves.
 pub use crossbeam_channel;
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, PauseReason, Secret, Signing,
-    SuccessPolicy,
+    Endpoint, EndpointConfig, EndpointId, EndpointStatus, Format, ParseEndpointIdError,
+    PauseReason, Secret, Signing, SuccessPolicy,
 };
 pub use error::{Error, PublishError, Result, StorageError};
 pub use event::{Event, EventId, ParseEventIdError, StoredEvent, MAX_EVENT_TYPE_LEN};
 pub use formats::{Envelope, EnvelopeInput};
 pub use log::{
-    Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus,
-    ErrorKind, Trigger,
+    Attempt, AttemptQuery, Delivery, DeliveryFilter, DeliveryStatus, ErrorKind, Trigger,
 };
 pub use notice::{Notice, NOTICE_BUFFER};
+pub use page::{Cursor, Page, ParseCursorError};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
+pub use tenant::{
+    Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage, DEFAULT_TENANT_KEY,
+    MAX_TENANT_KEY_LEN,
+};
 
 // Compiles the README's code so it stays true.
 #[cfg(doctest)]

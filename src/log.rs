@@ -10,6 +10,8 @@ use crate::time;
 
 /// Why an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// No complete answer within the attempt's timeout.
@@ -83,6 +85,8 @@ impl fmt::Display for ErrorKind {
 
 /// What started an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Trigger {
     /// The delivery's own schedule: the first attempt or a retry.
@@ -106,6 +110,7 @@ impl fmt::Display for Trigger {
 
 /// One recorded attempt to deliver an event to an endpoint.
 #[derive(Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Attempt {
     /// The endpoint.
@@ -117,8 +122,10 @@ pub struct Attempt {
     /// What started it.
     pub trigger: Trigger,
     /// When the request started.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::unix_ms"))]
     pub started_at: SystemTime,
     /// How long it took, until the response was read or the attempt failed.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::micros"))]
     pub duration: Duration,
     /// The HTTP status, if an answer arrived.
     pub status: Option<u16>,
@@ -183,14 +190,21 @@ impl From<AttemptRecord> for Attempt {
 }
 
 /// Where a delivery of one event to one endpoint stands.
+///
+/// A delivery is *queued* from the moment it is created until an attempt
+/// starts, and again between a failed attempt and its retry; queued and
+/// in-flight deliveries together are the *unfinished* ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "state", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum DeliveryStatus {
-    /// Waiting for its next attempt (the first, or a retry).
-    Pending {
+    /// Queued for its next attempt (the first, or a retry).
+    Queued {
         /// The number the next attempt will carry.
         next_attempt: u32,
         /// When it may start.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::unix_ms"))]
         due: SystemTime,
     },
     /// An attempt was started and has no recorded outcome yet.
@@ -208,23 +222,35 @@ pub enum DeliveryStatus {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// Its tenant was deleted ([`Bus::delete_tenant`](crate::Bus::delete_tenant))
+    /// before it was delivered: it is never sent (again).
+    Cancelled {
+        /// Attempts made, or started, before it was cancelled.
+        attempts: u32,
+        /// When.
+        at: SystemTime,
+    },
 }
 
 impl fmt::Display for DeliveryStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeliveryStatus::Pending { next_attempt, .. } => {
-                write!(f, "pending (attempt {next_attempt} next)")
+            DeliveryStatus::Queued { next_attempt, .. } => {
+                write!(f, "queued (attempt {next_attempt} next)")
             }
             DeliveryStatus::InFlight { attempt } => write!(f, "attempt {attempt} in flight"),
             DeliveryStatus::Delivered { attempts } => write!(f, "delivered (attempt {attempts})"),
             DeliveryStatus::Failed { attempts } => write!(f, "failed after {attempts} attempts"),
+            DeliveryStatus::Cancelled { attempts, .. } => {
+                write!(f, "cancelled after {attempts} attempts")
+            }
         }
     }
 }
 
 /// A delivery: one event to one endpoint.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Delivery {
     /// The endpoint.
@@ -234,8 +260,10 @@ pub struct Delivery {
     /// Where it stands.
     pub status: DeliveryStatus,
     /// When it was created (at publish).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::unix_ms"))]
     pub created_at: SystemTime,
     /// When its state last changed.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::unix_ms"))]
     pub updated_at: SystemTime,
     /// Its current round of attempts was started by a resend or recover.
     pub manual: bool,
@@ -247,7 +275,7 @@ impl Delivery {
             DeliveryState::Waiting {
                 next_attempt,
                 due_ms,
-            } => DeliveryStatus::Pending {
+            } => DeliveryStatus::Queued {
                 next_attempt,
                 due: time::from_ms(due_ms),
             },
@@ -269,43 +297,23 @@ impl Delivery {
 /// Which attempts [`Bus::query_attempts`](crate::Bus::query_attempts)
 /// returns: newest first (in the order their outcomes were logged, which
 /// for overlapping attempts can differ from the order they started),
-/// filtered, one page at a time.
-///
-/// Pages are cut at an attempt's position in the log, so attempts recorded
-/// while a caller pages through never shift or repeat a page.
+/// filtered. Paging is [`Bus::query_attempts`](crate::Bus::query_attempts)'s
+/// `after` and `limit`, as for every listing (see [`Page`](crate::Page)).
 #[derive(Clone, Debug, Default)]
+#[must_use = "a query does nothing until passed to Bus::query_attempts"]
 pub struct AttemptQuery {
     pub(crate) endpoint: Option<EndpointId>,
     pub(crate) event: Option<EventId>,
     pub(crate) outcome: Option<bool>,
+    pub(crate) tenant: Option<crate::tenant::TenantId>,
     pub(crate) since: Option<SystemTime>,
     pub(crate) until: Option<SystemTime>,
-    pub(crate) before: Option<AttemptCursor>,
-    pub(crate) limit: usize,
-}
-
-/// Where a page of attempts ended; pass it to [`AttemptQuery::before`] for
-/// the next page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AttemptCursor(pub(crate) u64);
-
-/// One page of attempts.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct AttemptPage {
-    /// The attempts, newest first.
-    pub attempts: Vec<Attempt>,
-    /// The cursor for the next (older) page; `None` when this is the last.
-    pub next: Option<AttemptCursor>,
 }
 
 impl AttemptQuery {
-    /// Every attempt, 50 per page.
+    /// Every attempt.
     pub fn new() -> Self {
-        AttemptQuery {
-            limit: 50,
-            ..Default::default()
-        }
+        AttemptQuery::default()
     }
     /// Only attempts to this endpoint.
     pub fn endpoint(mut self, endpoint: EndpointId) -> Self {
@@ -315,6 +323,11 @@ impl AttemptQuery {
     /// Only attempts of this event.
     pub fn event(mut self, event: EventId) -> Self {
         self.event = Some(event);
+        self
+    }
+    /// Only attempts to this tenant's endpoints (deleted ones included).
+    pub fn tenant(mut self, tenant: &crate::tenant::TenantId) -> Self {
+        self.tenant = Some(tenant.clone());
         self
     }
     /// Only successful (`true`) or failed (`false`) attempts.
@@ -332,16 +345,6 @@ impl AttemptQuery {
         self.until = Some(t);
         self
     }
-    /// The page after the one that returned this cursor.
-    pub fn before(mut self, cursor: AttemptCursor) -> Self {
-        self.before = Some(cursor);
-        self
-    }
-    /// Attempts per page (at least 1). Defaults to 50.
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = n.max(1);
-        self
-    }
 
     pub(crate) fn keeps(&self, r: &AttemptRecord) -> bool {
         self.event.is_none_or(|e| e.as_u128() == r.event)
@@ -354,10 +357,13 @@ impl AttemptQuery {
 
 /// Which deliveries of an endpoint [`Bus::endpoint_deliveries`](crate::Bus::endpoint_deliveries) lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum DeliveryFilter {
-    /// Queued, waiting for a retry, or in flight: oldest first.
-    Pending,
+    /// Unfinished: queued (for a first attempt or a retry) or in flight,
+    /// oldest first.
+    Unfinished,
     /// Delivered: newest first.
     Delivered,
     /// Failed after their last attempt: newest first.

@@ -23,6 +23,8 @@ pub const NOTICE_BUFFER: usize = 1024;
 /// loop ends after [`Bus::shutdown`](crate::Bus::shutdown) (or the drop of
 /// the last clone), once it has read the notices sent before.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Notice {
     /// A delivery's last attempt failed; it is kept as failed and can be
@@ -40,6 +42,7 @@ pub enum Notice {
         /// The endpoint.
         endpoint: EndpointId,
         /// Why.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_support::pause_reason"))]
         reason: PauseReason,
     },
     /// An endpoint delivered again after failures.

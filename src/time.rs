@@ -10,13 +10,26 @@ pub(crate) fn now_ms() -> u64 {
 
 /// Milliseconds since the Unix epoch; times before 1970 clamp to 0.
 pub(crate) fn to_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(duration_ms).unwrap_or(0)
 }
 
+/// Whole milliseconds of a duration, saturating at `u64::MAX` (585 million
+/// years) instead of wrapping.
+pub(crate) fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A time every platform's `SystemTime` can hold: the end of the year 9999.
+const LATEST_MS: u64 = 253_402_300_799_999;
+
+/// The instant `ms` milliseconds after the epoch. Stored times may come
+/// from damaged records: one the platform cannot represent (Windows stops
+/// in the year 30828) reads as the end of the year 9999, never a panic.
 pub(crate) fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .or_else(|| UNIX_EPOCH.checked_add(Duration::from_millis(LATEST_MS)))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -103,5 +116,17 @@ mod tests {
             "2025-01-24 16:30:39.698042"
         );
         assert_eq!(space_separated_micros(0), "1970-01-01 00:00:00.000000");
+    }
+
+    #[test]
+    fn conversions_saturate_instead_of_panicking() {
+        assert_eq!(duration_ms(Duration::MAX), u64::MAX);
+        assert_eq!(duration_ms(Duration::from_micros(1999)), 1);
+        assert!(from_ms(u64::MAX) >= from_ms(LATEST_MS));
+        assert_eq!(to_ms(from_ms(1234)), 1234);
+        assert_eq!(rfc3339_ms(LATEST_MS), "9999-12-31T23:59:59.999Z");
+        // The formatters take any stored value.
+        rfc3339_ms(u64::MAX);
+        space_separated_micros(u64::MAX);
     }
 }

@@ -60,13 +60,18 @@ fn matrix_child_entry() {
     say("OPENING".into());
     let bus = Arc::new(open(&dir));
     say(format!("OPENED corrupt={}", bus.recovery().corrupt_records));
-    if bus.endpoints().is_empty() {
+    if bus.endpoints(None, usize::MAX).items.is_empty() {
         for path in ["/a", "/b"] {
             bus.add_endpoint(EndpointConfig::new(path, format!("{url}{path}")))
                 .unwrap();
         }
     }
-    let endpoints: Vec<_> = bus.endpoints().iter().map(|e| e.id()).collect();
+    let endpoints: Vec<_> = bus
+        .endpoints(None, usize::MAX)
+        .items
+        .iter()
+        .map(|e| e.id())
+        .collect();
     let acked = Arc::new(parking_lot::Mutex::new(Vec::<EventId>::new()));
     let mut threads = Vec::new();
     for t in 0..2u64 {
@@ -239,10 +244,10 @@ fn operations_survive_sigkill() {
         h.corrupt_opens, 0,
         "an open during the run found corrupt records"
     );
-    for ep in bus.endpoints() {
+    for ep in bus.endpoints(None, usize::MAX).items {
         bus.resume_endpoint(ep.id()).unwrap();
     }
-    let endpoints = bus.endpoints();
+    let endpoints = bus.endpoints(None, usize::MAX).items;
     eventually(
         Duration::from_secs(90),
         "every acknowledged event delivered everywhere",

@@ -214,7 +214,8 @@ fn child_process_entry() {
     // The first run registers the endpoints; a run killed halfway through
     // leaves some of them, which the next run completes.
     let existing: Vec<String> = bus
-        .endpoints()
+        .endpoints(None, usize::MAX)
+        .items
         .iter()
         .map(|e| e.name().to_string())
         .collect();
@@ -555,7 +556,7 @@ fn kill_9_at_random_moments_loses_nothing() {
         recovery.corrupt_records, 0,
         "corrupt records after the last kill: {recovery:?}"
     );
-    let endpoints = bus.endpoints();
+    let endpoints = bus.endpoints(None, usize::MAX).items;
     if history.ready_seen {
         let mut names: Vec<&str> = endpoints.iter().map(|e| e.name()).collect();
         names.sort_unstable();

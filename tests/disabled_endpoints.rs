@@ -62,7 +62,7 @@ fn queued_deliveries_wait_while_disabled_and_flow_when_enabled() {
     assert_eq!(rx.requests_to("/ep").len(), 1);
     assert!(matches!(
         bus.delivery(ep.id(), id).unwrap().unwrap().status,
-        DeliveryStatus::Pending {
+        DeliveryStatus::Queued {
             next_attempt: 2,
             ..
         }

@@ -773,7 +773,11 @@ fn redirects_are_never_followed() {
     // attempt so far got its redirect, and none reached the target.
     thread::sleep(Duration::from_millis(300));
     for (code, probe) in CODES.iter().zip(&s.attempts) {
-        let logged = s.bus.endpoint_attempts(probe.endpoint, 1000).unwrap();
+        let logged = s
+            .bus
+            .endpoint_attempts(probe.endpoint, None, 1000)
+            .unwrap()
+            .items;
         assert!(logged.len() > 1, "{code}: only {} attempts", logged.len());
         for a in &logged {
             assert_failed(a, ErrorKind::Redirect, Some(*code));

@@ -148,7 +148,8 @@ fn recover_resends_exactly_the_failed_ones_since_a_time() {
     });
     let failed = bus
         .endpoint_deliveries(ep.id(), DeliveryFilter::Failed, None, 100)
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(failed.len(), 4, "n = 1, 3, 5, 7");
 
     let requeued = bus.recover(ep.id(), since).unwrap();

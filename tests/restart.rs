@@ -48,7 +48,7 @@ fn restart_resumes_pending_and_in_flight_deliveries() {
     let bus = fast_bus(dir.path()).open().unwrap();
     assert_eq!(bus.recovery().endpoints, 1);
     assert_eq!(bus.recovery().resumed, 5);
-    let ep = bus.endpoints().pop().unwrap();
+    let ep = bus.endpoints(None, usize::MAX).items.pop().unwrap();
     assert!(!ep.is_enabled(), "the enabled switch persists");
     assert_eq!(bus.queue_depth(ep.id()).unwrap(), 5);
     bus.update_endpoint(ep.id(), EndpointConfig::new("ep", rx.url("/ok")))
@@ -111,7 +111,7 @@ fn deliveries_queued_at_shutdown_are_sent_after_reopen_with_continuing_attempt_n
             "{id} retried as attempt 2"
         );
     }
-    let ep = bus.endpoints().pop().unwrap();
+    let ep = bus.endpoints(None, usize::MAX).items.pop().unwrap();
     eventually(WAIT, "all delivered", || {
         ids.iter().all(|id| {
             matches!(

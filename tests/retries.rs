@@ -70,7 +70,7 @@ fn exhausted_delivery_is_marked_failed_and_kept() {
     // Default maximum: 3 attempts, and no fourth.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.requests_to("/ep").len(), 3);
-    let log = bus.endpoint_attempts(ep.id(), 10).unwrap();
+    let log = bus.endpoint_attempts(ep.id(), None, 10).unwrap().items;
     assert_eq!(log.len(), 3);
     // Newest first.
     assert_eq!(log.iter().map(|a| a.number).collect::<Vec<_>>(), [3, 2, 1]);

@@ -17,7 +17,7 @@ fn concurrent_publishes_share_flushes() {
     let bus = Arc::new(fast_bus(dir.path()).open().unwrap());
     bus.add_endpoint(EndpointConfig::new("ep", rx.url("/ep")))
         .unwrap();
-    let before = bus.commit_flushes();
+    let before = bus.stats().commit_flushes;
     let threads: Vec<_> = (0..16)
         .map(|t| {
             let bus = bus.clone();
@@ -32,7 +32,7 @@ fn concurrent_publishes_share_flushes() {
     for t in threads {
         t.join().unwrap();
     }
-    let flushes = bus.commit_flushes() - before;
+    let flushes = bus.stats().commit_flushes - before;
     println!("800 publishes from 16 threads took {flushes} flushes");
     assert!(
         flushes < 800,

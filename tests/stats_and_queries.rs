@@ -62,24 +62,25 @@ fn stats_match_what_the_receiver_saw() {
     assert!(hb.last_success.is_none() && hb.last_failure.is_some());
     assert_eq!(hb.consecutive_failed_deliveries, 30);
     assert_eq!(hb.consecutive_failed_attempts, 60);
-    assert_eq!((hb.queued, hb.in_flight, hb.oldest_pending), (0, 0, None));
+    assert_eq!(
+        (hb.queued, hb.in_flight, hb.oldest_unfinished),
+        (0, 0, None)
+    );
 
     let failed = bus
         .endpoint_deliveries(b.id(), DeliveryFilter::Failed, None, 100)
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(failed.len(), 30);
-    let delivered = bus
+    let first_page = bus
         .endpoint_deliveries(a.id(), DeliveryFilter::Delivered, None, 10)
         .unwrap();
+    let delivered = &first_page.items;
     assert_eq!(delivered.len(), 10);
     let next = bus
-        .endpoint_deliveries(
-            a.id(),
-            DeliveryFilter::Delivered,
-            Some(delivered[9].event),
-            100,
-        )
-        .unwrap();
+        .endpoint_deliveries(a.id(), DeliveryFilter::Delivered, first_page.next, 100)
+        .unwrap()
+        .items;
     assert_eq!(next.len(), 20, "pages do not overlap");
     assert!(next.iter().all(|d| d.event < delivered[9].event));
 }
@@ -108,32 +109,35 @@ fn attempt_queries_filter_and_page_while_attempts_arrive() {
         .collect();
     eventually(WAIT, "40 attempts", || bus.stats().attempts == 40);
 
-    let all = bus.query_attempts(AttemptQuery::new().limit(100)).unwrap();
-    assert_eq!(all.attempts.len(), 40);
+    let all = bus.query_attempts(AttemptQuery::new(), None, 100).unwrap();
+    assert_eq!(all.items.len(), 40);
     assert!(all.next.is_none());
     let failed = bus
-        .query_attempts(AttemptQuery::new().succeeded(false).limit(100))
+        .query_attempts(AttemptQuery::new().succeeded(false), None, 100)
         .unwrap();
-    assert_eq!(failed.attempts.len(), 20);
-    assert!(failed.attempts.iter().all(|a| a.endpoint == bad.id()));
+    assert_eq!(failed.items.len(), 20);
+    assert!(failed.items.iter().all(|a| a.endpoint == bad.id()));
     let one_event = bus
-        .query_attempts(AttemptQuery::new().event(ids[3]))
+        .query_attempts(AttemptQuery::new().event(ids[3]), None, 50)
         .unwrap();
-    assert_eq!(one_event.attempts.len(), 2);
-    let none_yet = bus.query_attempts(AttemptQuery::new().until(t0)).unwrap();
-    assert!(none_yet.attempts.is_empty());
+    assert_eq!(one_event.items.len(), 2);
+    let none_yet = bus
+        .query_attempts(AttemptQuery::new().until(t0), None, 50)
+        .unwrap();
+    assert!(none_yet.items.is_empty());
     let since = bus
-        .query_attempts(AttemptQuery::new().since(t0).limit(100))
+        .query_attempts(AttemptQuery::new().since(t0), None, 100)
         .unwrap();
-    assert_eq!(since.attempts.len(), 40);
+    assert_eq!(since.items.len(), 40);
 
     // Page through the good endpoint's log 7 at a time while new attempts
     // keep arriving: no attempt is seen twice or skipped.
     let mut seen = HashSet::new();
-    let mut query = AttemptQuery::new().endpoint(good.id()).limit(7);
+    let query = AttemptQuery::new().endpoint(good.id());
+    let mut after = None;
     let mut pages = 0;
     loop {
-        let page = bus.query_attempts(query.clone()).unwrap();
+        let page = bus.query_attempts(query.clone(), after, 7).unwrap();
         if pages == 0 {
             for n in 100..110 {
                 bus.publish(Event::new("a.b", &json!({"n": n})).unwrap())
@@ -142,11 +146,11 @@ fn attempt_queries_filter_and_page_while_attempts_arrive() {
             std::thread::sleep(Duration::from_millis(100));
         }
         pages += 1;
-        for a in &page.attempts {
+        for a in &page.items {
             assert!(seen.insert(a.event), "{} seen twice", a.event);
         }
         match page.next {
-            Some(cursor) => query = query.before(cursor),
+            Some(cursor) => after = Some(cursor),
             None => break,
         }
     }

@@ -243,7 +243,7 @@ fn a_database_written_before_the_stable_format_opens_and_reads_back() {
     );
     assert_eq!(
         delivery(2, EVENT + 1).status,
-        DeliveryStatus::Pending {
+        DeliveryStatus::Queued {
             next_attempt: 2,
             due: UNIX_EPOCH + Duration::from_millis(1_700_000_065_000)
         }

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use common::{eventually, Receiver, WAIT};
 use hookbus::{
-    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, EventId, Format, Signing,
+    Bus, DeliveryStatus, EndpointConfig, EndpointId, EndpointStatus, Event, EventId, Format,
+    Signing, TenantId,
 };
+use serde_json::json;
 
 const HEALTHY: u64 = 0;
 const EXHAUSTED: u64 = 1;
@@ -70,7 +72,8 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     assert_eq!(report.corrupt_records, 0);
 
     let names: Vec<String> = bus
-        .endpoints()
+        .endpoints(None, 100)
+        .items
         .iter()
         .map(|e| e.name().to_string())
         .collect();
@@ -78,6 +81,19 @@ fn a_database_of_the_earlier_format_keeps_everything() {
         names,
         ["healthy", "exhausted", "retrying", "paused", "disabled"]
     );
+    // Databases from before tenants put every endpoint in the default one.
+    assert!(bus
+        .endpoints(None, 100)
+        .items
+        .iter()
+        .all(|e| e.tenant().is_default()));
+    assert_eq!(bus.tenant_endpoints(&TenantId::default_tenant()).len(), 5);
+    assert_eq!(bus.tenants(None, 10).unwrap().tenants.len(), 1);
+    // Events stored before tenants read as the default tenant's.
+    for e in DELIVERED.iter().chain([&MIXED, &GROW]).chain(QUEUED.iter()) {
+        let stored = bus.event(ev(e)).unwrap().expect("event kept");
+        assert!(stored.tenant.is_default(), "{e}");
+    }
     let healthy = bus.endpoint(ep(HEALTHY)).unwrap();
     assert_eq!(healthy.events(), ["lead.*"]);
     assert!(healthy.has_secret());
@@ -127,7 +143,7 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     );
     // Retrying: attempt 2 due in about 30 days, attempt 1 logged.
     match status(&bus, RETRYING, MIXED) {
-        Some(DeliveryStatus::Pending {
+        Some(DeliveryStatus::Queued {
             next_attempt: 2,
             due,
         }) => {
@@ -153,7 +169,7 @@ fn a_database_of_the_earlier_format_keeps_everything() {
         assert!(
             matches!(
                 status(&bus, PAUSED, e),
-                Some(DeliveryStatus::Pending {
+                Some(DeliveryStatus::Queued {
                     next_attempt: 1,
                     ..
                 })
@@ -194,5 +210,29 @@ fn a_database_of_the_earlier_format_keeps_everything() {
     eventually(WAIT, "the paused endpoint's queue drained", || {
         bus.queue_depth(ep(PAUSED)).unwrap() == 0
     });
+
+    // Publishing to the default tenant (named or not) reaches them; an
+    // event to another tenant does not.
+    let unnamed = bus
+        .publish(Event::new("lead.create", &json!({})).unwrap())
+        .unwrap();
+    let named = bus
+        .publish(
+            Event::new("lead.create", &json!({}))
+                .unwrap()
+                .tenant(TenantId::default_tenant()),
+        )
+        .unwrap();
+    let got = receiver.wait_for("/crm", 10, WAIT);
+    assert_eq!(got[8].webhook_id(), unnamed.to_string());
+    assert_eq!(got[9].webhook_id(), named.to_string());
+    let elsewhere = bus
+        .publish(
+            Event::new("lead.create", &json!({}))
+                .unwrap()
+                .tenant("acme"),
+        )
+        .unwrap();
+    assert!(bus.deliveries(elsewhere).unwrap().is_empty());
     bus.shutdown().unwrap();
 }

@@ -106,7 +106,7 @@ fn recover(dir: &Path, k: &Knobs) -> Res {
     let open_ms = t0.elapsed().as_secs_f64() * 1e3;
     let rss_open = crate::peak_rss_mib().unwrap_or(f64::NAN);
     let resumed = bus.recovery().resumed;
-    let ep = bus.endpoints()[0].id();
+    let ep = bus.endpoints(None, usize::MAX).items[0].id();
     bus.resume_endpoint(ep).expect("resume");
     let resume_ms = t0.elapsed().as_secs_f64() * 1e3;
     crate::wait_for(Duration::from_secs(60), || {

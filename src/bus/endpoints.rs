@@ -1,29 +1,39 @@
 //! Endpoint management on the bus: add, read, update, enable, disable,
 //! pause, resume, rotate secrets, delete.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Bus, Registered};
+use crate::config as bounds;
 use crate::delivery::{Lane, Route};
 use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointId, EndpointStatus, EventFilter, PauseReason, Secret,
 };
 use crate::error::{Error, Result};
+use crate::page::{Cursor, Page};
 use crate::store::records::{EndpointRecord, EndpointStateRecord, Mode};
+use crate::tenant::TenantId;
 use crate::time;
 
 impl Bus {
-    /// Registers an endpoint, active. Checks every field first: on an error
-    /// nothing is written.
+    /// Registers an endpoint, active, in its [tenant](EndpointConfig::tenant).
+    /// Checks every field first: on an error nothing is written.
     pub fn add_endpoint(&self, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
         let filter = self.validate(&config)?;
+        let tenant = tenant_of(&config)?;
         let shared = &self.inner.shared;
         let mut registry = self.inner.registry.write();
         let id = EndpointId(shared.store.generate_id()?);
+        if !tenant.is_default() {
+            // Written first: see Store::put_endpoint_tenant.
+            shared.store.put_endpoint_tenant(id, &tenant)?;
+        }
         let endpoint = Endpoint {
             id,
+            tenant: tenant.clone(),
             config,
             status: EndpointStatus::Active,
             created_at: time::from_ms(time::now_ms()),
@@ -34,8 +44,14 @@ impl Bus {
             id,
             Route::new(&endpoint, &shared.config),
             EndpointStateRecord::default(),
+            shared.config.per_endpoint_metrics,
         );
         shared.lanes.write().insert(id, Arc::clone(&lane));
+        self.inner
+            .routing
+            .write()
+            .insert(&tenant, id, filter.clone(), Arc::clone(&lane));
+        self.inner.members.write().add(&tenant, id);
         registry.insert(
             id,
             Registered {
@@ -44,7 +60,7 @@ impl Bus {
                 lane,
             },
         );
-        tracing::info!(endpoint = %id, name = %endpoint.name(), "endpoint added");
+        tracing::info!(endpoint = %id, %tenant, name = %endpoint.name(), "endpoint added");
         Ok(endpoint)
     }
 
@@ -73,26 +89,54 @@ impl Bus {
         Ok(filter)
     }
 
-    /// One endpoint.
-    pub fn endpoint(&self, id: EndpointId) -> Result<Endpoint> {
-        self.inner
-            .registry
-            .read()
-            .get(&id)
-            .map(current)
-            .ok_or(Error::EndpointNotFound(id))
+    /// One endpoint; `None` if it does not exist (or was deleted).
+    pub fn endpoint(&self, id: EndpointId) -> Option<Endpoint> {
+        self.inner.registry.read().get(&id).map(current)
     }
 
-    /// Every endpoint, in id order.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.inner.registry.read().values().map(current).collect()
+    /// The endpoints in id order, one page at a time (see [`Page`]).
+    pub fn endpoints(&self, after: Option<Cursor<Endpoint>>, limit: usize) -> Page<Endpoint> {
+        let limit = limit.max(1);
+        // Endpoint ids are u64; a larger position can only be made up and
+        // is past every endpoint.
+        let start = match after.map(|c| u64::try_from(c.position())) {
+            None => Bound::Unbounded,
+            Some(Ok(id)) => Bound::Excluded(EndpointId(id)),
+            Some(Err(_)) => return Page::new(Vec::new(), None),
+        };
+        let registry = self.inner.registry.read();
+        let items: Vec<Endpoint> = registry
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, reg)| current(reg))
+            .collect();
+        let next = (items.len() == limit)
+            .then(|| {
+                items
+                    .last()
+                    .map(|e| Cursor::at(u128::from(e.id().as_u64())))
+            })
+            .flatten();
+        Page::new(items, next)
     }
 
-    /// Replaces an endpoint's settings; it keeps its id, its status and its
-    /// queue. Checks every field first: on an error nothing changes.
+    /// Replaces an endpoint's settings; it keeps its id, its status, its
+    /// queue and its tenant. Checks every field first: on an error nothing
+    /// changes. The settings must name the endpoint's own tenant (as the
+    /// config read back from [`Endpoint::config`] does): an endpoint never
+    /// moves to another tenant, so naming another one (or none, for an
+    /// endpoint outside the default tenant) is an [`Error::InvalidTenant`].
     pub fn update_endpoint(&self, id: EndpointId, config: EndpointConfig) -> Result<Endpoint> {
         self.check_open()?;
         let filter = self.validate(&config)?;
+        let tenant = tenant_of(&config)?;
+        let current = self.endpoint(id).ok_or(Error::EndpointNotFound(id))?;
+        if tenant != current.tenant {
+            return Err(Error::InvalidTenant {
+                key: tenant.to_string(),
+                reason: "an endpoint stays in its tenant; add a new endpoint to the other tenant",
+            });
+        }
         self.modify(id, |reg| {
             reg.endpoint.config = config;
             reg.filter = filter;
@@ -104,6 +148,9 @@ impl Bus {
     /// their pace. With Standard Webhooks every active secret signs (one
     /// `v1,` entry each); the single-value schemes (a header or a body
     /// field) carry the new secret only. Expired secrets are forgotten.
+    ///
+    /// `grace` allowed: 0 to 365 days; outside that the call fails with
+    /// [`Error::InvalidEndpoint`] (field `grace`) and nothing changes.
     pub fn rotate_secret(
         &self,
         id: EndpointId,
@@ -111,15 +158,25 @@ impl Bus {
         grace: Duration,
     ) -> Result<Endpoint> {
         self.check_open()?;
+        bounds::ROTATION_GRACE
+            .check(grace)
+            .map_err(|reason| Error::InvalidEndpoint {
+                field: "grace",
+                reason,
+            })?;
         let new_secret = new_secret.into();
-        new_secret.key_for(&self.endpoint(id)?.config.signing)?;
+        let endpoint = self.endpoint(id).ok_or(Error::EndpointNotFound(id))?;
+        new_secret.key_for(&endpoint.config.signing)?;
         let now = SystemTime::now();
+        // Within the bound this cannot overflow on any platform; a clock
+        // set absurdly far ahead gets no grace rather than a panic.
+        let until = now.checked_add(grace);
         self.modify(id, |reg| {
             let ep = &mut reg.endpoint;
             ep.previous_secrets.retain(|(_, until)| *until > now);
             if let Some(old) = ep.config.secret.replace(new_secret) {
-                if !grace.is_zero() {
-                    ep.previous_secrets.insert(0, (old, now + grace));
+                if let Some(until) = until.filter(|_| !grace.is_zero()) {
+                    ep.previous_secrets.insert(0, (old, until));
                 }
             }
         })
@@ -135,12 +192,26 @@ impl Bus {
             lane: Arc::clone(&reg.lane),
         };
         change(&mut changed);
+        if changed.endpoint.tenant != reg.endpoint.tenant {
+            // update_endpoint checked it outside this lock; a concurrent
+            // change cannot alter a tenant, but the index must never lie.
+            return Err(Error::InvalidTenant {
+                key: changed.endpoint.tenant.to_string(),
+                reason: "an endpoint stays in its tenant",
+            });
+        }
         shared
             .store
             .put_endpoint(id, &to_record(&changed.endpoint))?;
         changed
             .lane
             .set_route(shared, Route::new(&changed.endpoint, &shared.config));
+        self.inner.routing.write().insert(
+            &changed.endpoint.tenant,
+            id,
+            changed.filter.clone(),
+            Arc::clone(&changed.lane),
+        );
         *reg = changed;
         tracing::info!(endpoint = %id, "endpoint changed");
         Ok(current(reg))
@@ -209,6 +280,7 @@ impl Bus {
             return Err(Error::EndpointNotFound(id));
         }
         self.inner.shared.store.delete_endpoint(id)?;
+        self.inner.routing.write().remove(id);
         self.inner.shared.lanes.write().remove(&id);
         if let Some(reg) = registry.remove(&id) {
             reg.lane.close();
@@ -217,13 +289,18 @@ impl Bus {
         Ok(())
     }
 
+    /// The endpoint's lane, for actions: they fail on an unknown endpoint.
     pub(super) fn lane(&self, id: EndpointId) -> Result<Arc<Lane>> {
+        self.lane_of(id).ok_or(Error::EndpointNotFound(id))
+    }
+
+    /// The endpoint's lane, for reads: an unknown endpoint is `None`.
+    pub(super) fn lane_of(&self, id: EndpointId) -> Option<Arc<Lane>> {
         self.inner
             .registry
             .read()
             .get(&id)
             .map(|r| Arc::clone(&r.lane))
-            .ok_or(Error::EndpointNotFound(id))
     }
 }
 
@@ -247,7 +324,7 @@ pub(super) fn status_of(mode: Mode) -> EndpointStatus {
 
 fn to_record(ep: &Endpoint) -> EndpointRecord {
     let c = &ep.config;
-    let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+    let ms = time::duration_ms;
     EndpointRecord {
         name: c.name.clone(),
         url: c.url.clone(),
@@ -277,12 +354,21 @@ fn to_record(ep: &Endpoint) -> EndpointRecord {
     }
 }
 
+/// The tenant an endpoint's settings name, checked.
+fn tenant_of(config: &EndpointConfig) -> Result<TenantId> {
+    match &config.tenant {
+        Some(key) => TenantId::new(key),
+        None => Ok(TenantId::default_tenant()),
+    }
+}
+
 pub(super) fn from_record(
     id: EndpointId,
+    tenant: TenantId,
     r: EndpointRecord,
     state: &EndpointStateRecord,
 ) -> Result<(Endpoint, EventFilter)> {
-    let config = EndpointConfig {
+    let mut config = EndpointConfig {
         name: r.name,
         url: r.url,
         events: r.events,
@@ -301,7 +387,9 @@ pub(super) fn from_record(
         attribute_filters: r.attribute_filters,
         ordered: r.ordered,
         pause_after: r.pause_after,
+        tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
     };
+    clamp_legacy(id, &mut config);
     let filter = config.validate().map_err(|e| Error::Corrupt {
         what: "endpoint",
         detail: e.to_string(),
@@ -309,6 +397,7 @@ pub(super) fn from_record(
     Ok((
         Endpoint {
             id,
+            tenant,
             config,
             status: status_of(state.mode),
             created_at: time::from_ms(r.created_ms),
@@ -320,4 +409,81 @@ pub(super) fn from_record(
         },
         filter,
     ))
+}
+
+/// Moves settings stored before their ranges existed into range, so such an
+/// endpoint keeps delivering (with the nearest allowed value) instead of
+/// being skipped as unreadable.
+fn clamp_legacy(id: EndpointId, c: &mut EndpointConfig) {
+    let settings = |c: &EndpointConfig| {
+        (
+            c.max_attempts,
+            c.retry_delays.clone(),
+            c.timeout,
+            c.concurrency,
+            c.pause_after,
+        )
+    };
+    let before = settings(c);
+    if let Some(n) = &mut c.max_attempts {
+        *n = bounds::ATTEMPTS.clamp_u32(*n);
+    }
+    if let Some(delays) = &mut c.retry_delays {
+        let most = usize::try_from(bounds::RETRY_DELAY_COUNT.max).unwrap_or(usize::MAX);
+        delays.truncate(most);
+        for d in delays.iter_mut() {
+            *d = bounds::RETRY_DELAY.clamp(*d);
+        }
+    }
+    if let Some(t) = &mut c.timeout {
+        *t = bounds::TIMEOUT.clamp(*t);
+    }
+    if let Some(n) = &mut c.concurrency {
+        *n = bounds::CONCURRENCY.clamp_u32(*n);
+    }
+    if let Some(Some(n)) = &mut c.pause_after {
+        *n = bounds::PAUSE_AFTER.clamp_u32(*n);
+    }
+    if settings(c) != before {
+        tracing::warn!(endpoint = %id, "a stored setting was outside its allowed range and is used at the nearest allowed value");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_settings_outside_todays_ranges_load_clamped() {
+        let endpoint = Endpoint {
+            id: EndpointId(7),
+            config: EndpointConfig::new("old", "https://example.com/hook"),
+            status: EndpointStatus::Active,
+            created_at: time::from_ms(1_000),
+            previous_secrets: Vec::new(),
+            tenant: TenantId::default_tenant(),
+        };
+        let mut record = to_record(&endpoint);
+        // As an earlier release, which had no upper bounds, could store.
+        record.max_attempts = Some(u32::MAX);
+        record.retry_delays_ms = Some(vec![u64::MAX; 150]);
+        record.timeout_ms = Some(u64::MAX);
+        record.concurrency = Some(100_000);
+        record.pause_after = Some(Some(u32::MAX));
+        let (loaded, _) = from_record(
+            EndpointId(7),
+            TenantId::default_tenant(),
+            record,
+            &EndpointStateRecord::default(),
+        )
+        .unwrap();
+        let c = loaded.config();
+        assert_eq!(c.max_attempts, Some(1000));
+        let delays = c.retry_delays.as_ref().unwrap();
+        assert_eq!(delays.len(), 100);
+        assert!(delays.iter().all(|d| *d == bounds::RETRY_DELAY.max));
+        assert_eq!(c.timeout, Some(bounds::TIMEOUT.max));
+        assert_eq!(c.concurrency, Some(256));
+        assert_eq!(c.pause_after, Some(Some(1_000_000)));
+    }
 }

@@ -110,6 +110,7 @@ impl Bus {
             targets: Vec::new(),
             created_ms: now,
             idempotency_key: None,
+            tenant: None,
         };
         // A real, unique id, so receivers treat it like any event; it is
         // never stored.

@@ -4,6 +4,7 @@
 mod endpoints;
 mod manual;
 mod queries;
+mod tenants;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,9 +21,11 @@ use crate::error::{Error, PublishError, Result};
 use crate::event::{validate_event_type, Event, EventId, IdGenerator};
 use crate::http::HttpClient;
 use crate::janitor::{self, Janitor};
+use crate::routing::{Membership, Routing};
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
 use crate::store::Store;
+use crate::tenant::TenantId;
 use crate::time;
 
 /// A durable webhook bus. Cheap to clone: clones share one bus.
@@ -44,6 +47,11 @@ struct Registered {
 struct Inner {
     shared: Arc<Shared>,
     registry: RwLock<BTreeMap<EndpointId, Registered>>,
+    /// The registry's endpoints by tenant and pattern, for publish; changed
+    /// only with the registry's write lock held (taken first).
+    routing: RwLock<Routing<Arc<Lane>>>,
+    /// Every endpoint's tenant, deleted endpoints included.
+    members: RwLock<Membership>,
     closed: AtomicBool,
     janitor: Mutex<Option<Janitor>>,
     /// Serializes the check-then-write of publishes with an idempotency key.
@@ -84,15 +92,47 @@ impl Bus {
         config.validate()?;
         let http = HttpClient::new(&config)?;
         let store = Store::open(&config)?;
+        let mut recovery = RecoveryReport::default();
+        recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
+        let mut members = Membership::default();
+        let mut owners: BTreeMap<EndpointId, TenantId> = BTreeMap::new();
+        for item in store.endpoint_tenants()? {
+            match item {
+                Ok((id, tenant)) => {
+                    members.add(&tenant, id);
+                    owners.insert(id, tenant);
+                }
+                Err(e) => {
+                    // Its endpoint is not loaded: better unreachable than
+                    // in the wrong tenant.
+                    tracing::error!(error = %e, "skipping an endpoint whose tenant cannot be read");
+                    recovery.corrupt_records += 1;
+                }
+            }
+        }
         let ids = IdGenerator::new(store.last_event_id()?);
         let shared = Arc::new(Shared::new(store, http, config, ids));
-        let mut recovery = RecoveryReport::default();
         let mut registry = BTreeMap::new();
+        let unreadable_tenant = |id: EndpointId| {
+            shared
+                .store
+                .has_endpoint_tenant(id)
+                .map(|has| has && !owners.contains_key(&id))
+        };
         for (id, record) in shared.store.endpoints()? {
+            if unreadable_tenant(id)? {
+                continue;
+            }
+            let tenant = owners.get(&id).cloned().unwrap_or_default();
             let state = shared.store.endpoint_state(id)?;
-            match record.and_then(|r| endpoints::from_record(id, r, &state)) {
+            match record.and_then(|r| endpoints::from_record(id, tenant, r, &state)) {
                 Ok((endpoint, filter)) => {
-                    let lane = Lane::new(id, Route::new(&endpoint, &shared.config), state);
+                    let lane = Lane::new(
+                        id,
+                        Route::new(&endpoint, &shared.config),
+                        state,
+                        shared.config.per_endpoint_metrics,
+                    );
                     registry.insert(
                         id,
                         Registered {
@@ -165,6 +205,15 @@ impl Bus {
             .iter()
             .map(|(id, reg)| (*id, Arc::clone(&reg.lane)))
             .collect();
+        let mut routing = Routing::default();
+        for (id, reg) in &registry {
+            routing.insert(
+                &reg.endpoint.tenant,
+                *id,
+                reg.filter.clone(),
+                Arc::clone(&reg.lane),
+            );
+        }
         crate::delivery::clock::Clock::start(&shared).map_err(|source| Error::Io {
             action: "starting the retry clock thread",
             source,
@@ -186,6 +235,8 @@ impl Bus {
             inner: Arc::new(Inner {
                 shared,
                 registry: RwLock::new(registry),
+                routing: RwLock::new(routing),
+                members: RwLock::new(members),
                 closed: AtomicBool::new(false),
                 janitor: Mutex::new(Some(janitor)),
                 keyed_publish: Mutex::new(()),
@@ -208,9 +259,10 @@ impl Bus {
         }
     }
 
-    /// Stores an event and queues one delivery per endpoint that matches it
-    /// (active or paused; disabled endpoints get nothing), makes it durable,
-    /// and returns its id.
+    /// Stores an event and queues one delivery per endpoint of its
+    /// [tenant](Event::tenant) that matches it (active or paused; disabled
+    /// endpoints get nothing), makes it durable, and returns its id.
+    /// Endpoints of other tenants are never looked at.
     ///
     /// `Ok` means the event and its deliveries survive a kill -9 of this
     /// process from now on. Concurrent publishes share flushes. An `Err`
@@ -230,9 +282,11 @@ impl Bus {
     /// bus's `idempotency_window`, nothing is stored and the first event's
     /// id is returned (once that event is durable).
     pub fn publish(&self, event: Event) -> Result<EventId, PublishError> {
-        if let Err(e) = self.check_publish(&event) {
-            return Err(PublishError::new(e, event));
-        }
+        let tenant = match self.check_publish(&event) {
+            Ok(tenant) => tenant,
+            Err(e) => return Err(PublishError::new(e, event)),
+        };
+        let tenant_key = (!tenant.is_default()).then(|| tenant.as_str());
         let shared = &self.inner.shared;
         let now_us = time::now_us();
         let now = now_us / 1000;
@@ -241,7 +295,7 @@ impl Bus {
             .as_ref()
             .map(|_| self.inner.keyed_publish.lock());
         if let Some(key) = &event.idempotency_key {
-            match self.seen_key(key, now) {
+            match self.seen_key(tenant_key, key, now) {
                 Ok(None) => {}
                 Ok(Some(original)) => {
                     drop(keyed);
@@ -255,12 +309,12 @@ impl Bus {
             }
         }
         let (id, lanes) = {
-            let registry = self.inner.registry.read();
-            let lanes: Vec<Arc<Lane>> = registry
-                .values()
-                .filter(|r| r.lane.receives_events())
-                .filter(|r| r.filter.matches(&event.event_type, &event.attributes))
-                .map(|r| Arc::clone(&r.lane))
+            let routing = self.inner.routing.read();
+            let lanes: Vec<Arc<Lane>> = routing
+                .matching(tenant.as_str(), &event.event_type, &event.attributes)
+                .into_iter()
+                .filter(|(_, lane)| lane.receives_events())
+                .map(|(_, lane)| Arc::clone(lane))
                 .collect();
             // Reserving under the id lock keeps each queue in id order, and
             // lets the janitor's checkpoint account for this publish.
@@ -271,6 +325,10 @@ impl Bus {
             });
             (id, lanes)
         };
+        // Everything logged from here on (storage errors included) names
+        // the event.
+        let _span =
+            tracing::debug_span!("publish", event = %id, deliveries = lanes.len()).entered();
         // Moved into the record (no copy of the payload); rebuilt from it if
         // the write fails, to hand the event back.
         let given_time = event.occurred_at_us;
@@ -282,6 +340,7 @@ impl Bus {
             targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
             created_ms: now,
             idempotency_key: event.idempotency_key,
+            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
         };
         let written =
             shared
@@ -289,6 +348,7 @@ impl Bus {
                 .insert_event(id, &record)
                 .and_then(|()| match &record.idempotency_key {
                     Some(key) => shared.store.put_idempotency(
+                        tenant_key,
                         key,
                         &IdempotencyRecord {
                             event: id.as_u128(),
@@ -308,22 +368,29 @@ impl Bus {
                 occurred_at_us: given_time,
                 attributes: record.attributes,
                 idempotency_key: record.idempotency_key,
+                tenant: record.tenant,
             };
             return Err(PublishError::new(e, event));
         }
         shared.published.fetch_add(1, Ordering::Relaxed);
+        self.inner.routing.read().note_published(tenant.as_str());
         for lane in &lanes {
             lane.release(shared, id, now);
         }
         stats::published();
-        tracing::debug!(event = %id, event_type = %record.event_type, deliveries = lanes.len(), "published");
+        tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
         Ok(id)
     }
 
     /// The checks a publish makes before touching the database.
-    fn check_publish(&self, event: &Event) -> Result<()> {
+    /// Returns the event's tenant.
+    fn check_publish(&self, event: &Event) -> Result<TenantId> {
         self.check_open()?;
         validate_event_type(&event.event_type)?;
+        let tenant = match &event.tenant {
+            Some(key) => TenantId::new(key)?,
+            None => TenantId::default_tenant(),
+        };
         let limit = self.inner.shared.config.max_payload_bytes;
         if event.payload.len() > limit {
             return Err(Error::PayloadTooLarge {
@@ -338,15 +405,15 @@ impl Bus {
                 });
             }
         }
-        Ok(())
+        Ok(tenant)
     }
 
     /// The event an idempotency key was first published with, if that was
     /// within the window and the event is still stored.
-    fn seen_key(&self, key: &str, now: u64) -> Result<Option<EventId>> {
+    fn seen_key(&self, tenant: Option<&str>, key: &str, now: u64) -> Result<Option<EventId>> {
         let store = &self.inner.shared.store;
-        let window = self.inner.shared.config.idempotency_window.as_millis() as u64;
-        let Some(seen) = store.idempotency(key)? else {
+        let window = time::duration_ms(self.inner.shared.config.idempotency_window);
+        let Some(seen) = store.idempotency(tenant, key)? else {
             return Ok(None);
         };
         let id = EventId::from_u128(seen.event);
@@ -354,13 +421,6 @@ impl Bus {
             return Ok(None);
         }
         Ok(Some(id))
-    }
-
-    /// How many storage flushes publishes and endpoint changes have needed
-    /// so far. With many threads publishing at once this stays well below
-    /// the number of publishes: they share flushes.
-    pub fn commit_flushes(&self) -> u64 {
-        self.inner.shared.store.commit_flushes()
     }
 
     /// Stops the bus: refuses new publishes and changes, lets attempts in
@@ -375,7 +435,11 @@ impl Bus {
     /// `for notice in bus.notices()` loop ends, even while other clones of
     /// the bus are alive.
     ///
-    /// Returns [`Error::WorkerPanicked`] if a background thread panicked.
+    /// Returns [`Error::WorkerPanicked`] with the number of panics caught
+    /// on background threads since the bus opened: in the janitor, or in
+    /// a delivery attempt (for example in a custom [`Envelope`](crate::Envelope)).
+    /// A panicked attempt is logged as failed, with kind `other` and the
+    /// panic's message, and retried on the delivery's schedule.
     /// Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()

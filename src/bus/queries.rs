@@ -1,43 +1,63 @@
 //! Reading the delivery log: events, deliveries, attempts, health, stats.
+//!
+//! Two conventions hold for every read here (and are stated in the crate
+//! docs): a getter that names one thing returns `None` when it does not
+//! exist, never an error; and a listing that can grow without bound is
+//! paged by cursor (`after`, `limit`, a [`Page`] back).
 
 use crossbeam_channel::Receiver;
 
 use super::endpoints::status_of;
+use super::tenants::host_delivery;
 use super::Bus;
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::{EventId, StoredEvent};
-use crate::log::{Attempt, AttemptCursor, AttemptPage, AttemptQuery, Delivery, DeliveryFilter};
+use crate::log::{Attempt, AttemptQuery, Delivery, DeliveryFilter};
 use crate::notice::Notice;
+use crate::page::{Cursor, Page};
 use crate::stats::{self, EndpointHealth, Stats};
-use crate::store::implied_delivery;
-use crate::store::records::DeliveryState;
+use crate::store::records::{AttemptRecord, DeliveryState};
+use crate::tenant::TenantId;
 use crate::time;
 
 impl Bus {
-    /// A stored event.
+    /// A stored event; `None` if it was never published or was purged by
+    /// retention.
     pub fn event(&self, id: EventId) -> Result<Option<StoredEvent>> {
-        Ok(self.inner.shared.store.event(id)?.map(|r| StoredEvent {
+        let Some(r) = self.inner.shared.store.event(id)? else {
+            return Ok(None);
+        };
+        let tenant = match &r.tenant {
+            Some(key) => TenantId::from_stored(key)?,
+            None => TenantId::default_tenant(),
+        };
+        Ok(Some(StoredEvent {
             id,
             event_type: r.event_type,
             payload: r.payload,
             occurred_at: time::from_us(r.occurred_us),
             attributes: r.attributes,
+            tenant,
         }))
     }
 
-    /// The delivery of one event to one endpoint, if the event was queued
-    /// for it.
-    pub fn delivery(&self, endpoint: EndpointId, event: EventId) -> Result<Option<Delivery>> {
-        Ok(self
-            .inner
-            .shared
-            .store
-            .delivery(endpoint, event)?
-            .map(|(r, _)| Delivery::from_record(endpoint, event, &r)))
+    /// A stored event if it was published to `tenant`; `None` for another
+    /// tenant's event, exactly as for an unknown id, so a per-customer view
+    /// cannot tell another customer's events exist.
+    pub fn tenant_event(&self, tenant: &TenantId, id: EventId) -> Result<Option<StoredEvent>> {
+        Ok(self.event(id)?.filter(|e| e.tenant == *tenant))
     }
 
-    /// Every delivery of an event, one per endpoint it was queued for.
+    /// The delivery of one event to one endpoint; `None` if the event was
+    /// never queued for it (or was purged by retention).
+    pub fn delivery(&self, endpoint: EndpointId, event: EventId) -> Result<Option<Delivery>> {
+        host_delivery(&self.inner.shared.store, endpoint, event, None)
+    }
+
+    /// Every delivery of an event, one per endpoint it was queued for
+    /// (none for an unknown event). Not paged: an event has at most one
+    /// delivery per endpoint.
     pub fn deliveries(&self, event: EventId) -> Result<Vec<Delivery>> {
         let store = &self.inner.shared.store;
         let Some(record) = store.event(event)? else {
@@ -45,105 +65,156 @@ impl Bus {
         };
         let mut out = Vec::new();
         for &target in &record.targets {
-            let ep = EndpointId(target);
             // The event is already read: an implied delivery needs no
             // second look at it.
-            let rec = match store.keyed_delivery(ep, event)? {
-                Some((rec, _)) => Some(rec),
-                None => implied_delivery(ep, &record),
-            };
-            if let Some(rec) = rec {
-                out.push(Delivery::from_record(ep, event, &rec));
+            if let Some(d) = host_delivery(store, EndpointId(target), event, Some(&record))? {
+                out.push(d);
             }
         }
         Ok(out)
     }
 
-    /// An endpoint's deliveries: pending ones oldest first (after `after`,
-    /// an event id from a previous page), delivered or failed ones newest
-    /// first (before `after`).
+    /// An endpoint's deliveries, one page at a time: unfinished ones
+    /// oldest first, delivered or failed ones newest first. An endpoint
+    /// that does not exist (any more) has no unfinished deliveries; the
+    /// finished deliveries of a deleted endpoint stay listed until
+    /// retention purges them.
     pub fn endpoint_deliveries(
         &self,
         endpoint: EndpointId,
         filter: DeliveryFilter,
-        after: Option<EventId>,
+        after: Option<Cursor<Delivery>>,
         limit: usize,
-    ) -> Result<Vec<Delivery>> {
+    ) -> Result<Page<Delivery>> {
         let store = &self.inner.shared.store;
         let limit = limit.max(1);
+        let after = after.map(|c| EventId::from_u128(c.position()));
         match filter {
-            DeliveryFilter::Pending => {
+            DeliveryFilter::Unfinished => {
+                let Some(lane) = self.lane_of(endpoint) else {
+                    return Ok(Page::new(Vec::new(), None));
+                };
+                let events = lane.queued_after(store, after, limit)?;
+                // The cursor is the last event looked at, even if its
+                // delivery finished (and left this listing) meanwhile.
+                let next = (events.len() == limit)
+                    .then(|| events.last().map(|e| Cursor::at(e.as_u128())))
+                    .flatten();
                 let mut out = Vec::new();
-                for event in self.lane(endpoint)?.queued_after(store, after, limit)? {
+                for event in events {
                     if let Some((rec, _)) = store.delivery(endpoint, event)? {
                         out.push(Delivery::from_record(endpoint, event, &rec));
                     }
                 }
-                Ok(out)
+                Ok(Page::new(out, next))
             }
             DeliveryFilter::Delivered | DeliveryFilter::Failed => {
                 let want_delivered = filter == DeliveryFilter::Delivered;
                 let found = store.finished_deliveries(endpoint, after, limit, |state| {
                     matches!(state, DeliveryState::Delivered { .. }) == want_delivered
                 })?;
-                Ok(found
-                    .iter()
-                    .map(|(event, rec)| Delivery::from_record(endpoint, *event, rec))
-                    .collect())
+                let next = (found.len() == limit)
+                    .then(|| found.last().map(|(e, _)| Cursor::at(e.as_u128())))
+                    .flatten();
+                Ok(Page::new(
+                    found
+                        .iter()
+                        .map(|(event, rec)| Delivery::from_record(endpoint, *event, rec))
+                        .collect(),
+                    next,
+                ))
             }
         }
     }
 
-    /// Every attempt made for an event, to any endpoint, oldest first.
+    /// Every attempt made for an event, to any endpoint, oldest first. Not
+    /// paged: an event's attempts are bounded by its endpoints' attempt
+    /// limits (and by how often a person resends it).
     pub fn attempts(&self, event: EventId) -> Result<Vec<Attempt>> {
         let records = self.inner.shared.store.attempts_for_event(event)?;
         Ok(records.into_iter().map(|(_, r)| Attempt::from(r)).collect())
     }
 
-    /// The `limit` most recent attempts to an endpoint, newest first.
-    pub fn endpoint_attempts(&self, endpoint: EndpointId, limit: usize) -> Result<Vec<Attempt>> {
-        let page = self.query_attempts(AttemptQuery::new().endpoint(endpoint).limit(limit))?;
-        Ok(page.attempts)
+    /// An endpoint's attempts, newest first, one page at a time: the same
+    /// as [`query_attempts`](Self::query_attempts) with only an endpoint.
+    pub fn endpoint_attempts(
+        &self,
+        endpoint: EndpointId,
+        after: Option<Cursor<Attempt>>,
+        limit: usize,
+    ) -> Result<Page<Attempt>> {
+        self.query_attempts(AttemptQuery::new().endpoint(endpoint), after, limit)
     }
 
-    /// Attempts newest first, filtered by endpoint, event, outcome and time,
-    /// one page at a time. Pages stay correct while new attempts arrive.
-    pub fn query_attempts(&self, query: AttemptQuery) -> Result<AttemptPage> {
+    /// Attempts newest first, filtered by endpoint, event, tenant, outcome
+    /// and time, one page at a time. Pages stay correct while new attempts
+    /// arrive.
+    pub fn query_attempts(
+        &self,
+        query: AttemptQuery,
+        after: Option<Cursor<Attempt>>,
+        limit: usize,
+    ) -> Result<Page<Attempt>> {
         let store = &self.inner.shared.store;
-        let before = query.before.map(|c| c.0);
-        let found = match query.event {
-            Some(event) => {
-                let mut all = store.attempts_for_event(event)?;
-                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && query.keeps(r));
+        let limit = limit.max(1);
+        // Attempt positions are log sequence numbers (u64); a cursor beyond
+        // that range can only have been made up, and starts at the end.
+        let before = after.map(|c| u64::try_from(c.position()).unwrap_or(u64::MAX));
+        let members = self.inner.members.read();
+        let in_tenant = |r: &AttemptRecord| {
+            query
+                .tenant
+                .as_ref()
+                .is_none_or(|t| members.belongs(EndpointId(r.endpoint), t))
+        };
+        let keep = |r: &AttemptRecord| query.keeps(r) && in_tenant(r);
+        let found = match (&query.event, &query.tenant, query.endpoint) {
+            (Some(event), _, _) => {
+                let mut all = store.attempts_for_event(*event)?;
+                all.retain(|(seq, r)| before.is_none_or(|b| *seq < b) && keep(r));
                 all.reverse();
-                all.truncate(query.limit);
+                all.truncate(limit);
                 all
             }
-            None => store
-                .attempts_newest_first(query.endpoint, before, query.limit, |r| query.keeps(r))?,
+            // A tenant other than the default: merge its endpoints' logs,
+            // each read newest first from the cursor; the page is the
+            // newest `limit` of their union.
+            (None, Some(tenant), None) if !tenant.is_default() => {
+                let mut all = Vec::new();
+                for ep in members.of(tenant) {
+                    all.extend(store.attempts_newest_first(Some(ep), before, limit, keep)?);
+                }
+                all.sort_unstable_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+                all.truncate(limit);
+                all
+            }
+            (None, _, endpoint) => store.attempts_newest_first(endpoint, before, limit, keep)?,
         };
-        let next = (found.len() == query.limit)
-            .then(|| found.last().map(|(seq, _)| AttemptCursor(*seq)))
+        drop(members);
+        let next = (found.len() == limit)
+            .then(|| found.last().map(|(seq, _)| Cursor::at(u128::from(*seq))))
             .flatten();
-        Ok(AttemptPage {
-            attempts: found.into_iter().map(|(_, r)| Attempt::from(r)).collect(),
+        Ok(Page::new(
+            found.into_iter().map(|(_, r)| Attempt::from(r)).collect(),
             next,
-        })
+        ))
     }
 
-    /// Deliveries to an endpoint that are queued or waiting for a retry
-    /// (in-flight attempts not counted).
-    pub fn queue_depth(&self, endpoint: EndpointId) -> Result<usize> {
-        Ok(self.lane(endpoint)?.depth().0)
+    /// How many deliveries to an endpoint are queued (for a first attempt
+    /// or a retry; in-flight attempts not counted); `None` if the endpoint
+    /// does not exist.
+    pub fn queue_depth(&self, endpoint: EndpointId) -> Option<usize> {
+        Some(self.lane_of(endpoint)?.depth().0)
     }
 
     /// How an endpoint is doing: status, last success and failure, failure
-    /// streaks, queue depth, oldest pending delivery.
-    pub fn endpoint_health(&self, endpoint: EndpointId) -> Result<EndpointHealth> {
-        let lane = self.lane(endpoint)?;
+    /// streaks, queue depth, oldest unfinished delivery; `None` if the
+    /// endpoint does not exist.
+    pub fn endpoint_health(&self, endpoint: EndpointId) -> Option<EndpointHealth> {
+        let lane = self.lane_of(endpoint)?;
         let health = lane.health.lock().clone();
         let (queued, in_flight) = lane.depth();
-        Ok(EndpointHealth {
+        Some(EndpointHealth {
             status: status_of(health.mode),
             last_success: health.last_success_ms.map(time::from_ms),
             last_failure: health.last_failure_ms.map(time::from_ms),
@@ -151,25 +222,22 @@ impl Bus {
             consecutive_failed_deliveries: health.consecutive_failed_deliveries,
             queued,
             in_flight,
-            oldest_pending: lane.oldest().map(|e| time::from_ms(e.timestamp_ms())),
+            oldest_unfinished: lane.oldest().map(|e| time::from_ms(e.timestamp_ms())),
         })
     }
 
     /// Counts per endpoint and in total, since the bus opened.
     pub fn stats(&self) -> Stats {
+        let shared = &self.inner.shared;
         let mut out = Stats {
-            published: self
-                .inner
-                .shared
-                .published
-                .load(std::sync::atomic::Ordering::Relaxed),
-            sender_threads: self.inner.shared.pool.threads(),
-            sender_threads_started: self.inner.shared.pool.threads_started(),
+            published: shared.published.load(std::sync::atomic::Ordering::Relaxed),
+            commit_flushes: shared.store.commit_flushes(),
+            sender_threads: shared.pool.threads(),
+            sender_threads_started: shared.pool.threads_started(),
             ..Stats::default()
         };
         for (id, reg) in self.inner.registry.read().iter() {
             let depth = reg.lane.depth();
-            stats::queue_depth(*id, depth.0);
             out.add(stats::endpoint_stats(
                 *id,
                 status_of(reg.lane.mode()),

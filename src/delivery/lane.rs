@@ -21,12 +21,18 @@ use crate::log::ErrorKind;
 use crate::stats::Counters;
 use crate::store::records::{DeliveryState, EndpointStateRecord, Mode};
 use crate::store::Store;
-use crate::time::now_ms;
+use crate::time::{self, now_ms};
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
 /// until released, and it holds back the deliveries behind it on an ordered
 /// endpoint.
 const RESERVED: u64 = u64::MAX;
+
+/// A due time as queued: never the reserved mark, whatever a stored record
+/// or a saturated sum says.
+fn due(ms: u64) -> u64 {
+    ms.min(RESERVED - 1)
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -110,6 +116,17 @@ impl LaneState {
         self.pending.len() + self.tail.len()
     }
 
+    /// Queued (in memory or spilled) and in flight, for the gauges:
+    /// nothing once closed, when the deliveries left are no longer this
+    /// process's to send.
+    fn gauged(&self) -> (usize, usize) {
+        if self.closed {
+            (0, 0)
+        } else {
+            (self.in_memory() + self.spilled, self.in_flight.len())
+        }
+    }
+
     /// The spill now starts at `from` (or is gone): tail entries below it
     /// join the head.
     fn move_spill(&mut self, from: Option<EventId>) {
@@ -157,7 +174,13 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    pub(crate) fn new(id: EndpointId, route: Route, health: EndpointStateRecord) -> Arc<Lane> {
+    /// `per_endpoint_metrics`: the builder's setting of that name.
+    pub(crate) fn new(
+        id: EndpointId,
+        route: Route,
+        health: EndpointStateRecord,
+        per_endpoint_metrics: bool,
+    ) -> Arc<Lane> {
         Arc::new(Lane {
             id,
             route: RwLock::new(Arc::new(route)),
@@ -167,7 +190,7 @@ impl Lane {
             proven: AtomicBool::new(false),
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
-            counters: Counters::default(),
+            counters: Counters::new(id, per_endpoint_metrics),
         })
     }
 
@@ -226,20 +249,35 @@ impl Lane {
 
     /// Holds a place for a delivery whose publish is being made durable.
     pub(crate) fn reserve(&self, event: EventId) {
-        self.state.lock().insert(
+        let mut st = self.state.lock();
+        st.insert(
             event,
             Slot {
                 due: RESERVED,
                 implied: true,
             },
         );
+        self.report(&st);
+    }
+
+    /// Moves the depth gauges to the queue as it is now; called after every
+    /// change to it, with its lock held.
+    fn report(&self, st: &LaneState) {
+        let (queued, in_flight) = st.gauged();
+        self.counters.depth(queued, in_flight);
     }
 
     /// The publish is durable: the delivery may go.
-    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due: u64) {
+    pub(crate) fn release(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId, due_ms: u64) {
         let mut st = self.state.lock();
         if st.pending.contains_key(&event) || st.tail.contains_key(&event) {
-            st.insert(event, Slot { due, implied: true });
+            st.insert(
+                event,
+                Slot {
+                    due: due(due_ms),
+                    implied: true,
+                },
+            );
             self.poke(shared, &mut st);
         }
     }
@@ -248,17 +286,26 @@ impl Lane {
     pub(crate) fn cancel(self: &Arc<Self>, shared: &Arc<Shared>, event: EventId) {
         let mut st = self.state.lock();
         st.remove(event);
+        self.report(&st);
         // An ordered lane may have been held back by it.
         self.poke(shared, &mut st);
     }
 
     /// Queues a delivery found at open. The lane starts with [`Lane::start`].
-    pub(crate) fn restore(&self, event: EventId, due: u64, implied: bool) {
-        self.state.lock().insert(event, Slot { due, implied });
+    pub(crate) fn restore(&self, event: EventId, due_ms: u64, implied: bool) {
+        self.state.lock().insert(
+            event,
+            Slot {
+                due: due(due_ms),
+                implied,
+            },
+        );
     }
 
     pub(crate) fn start(self: &Arc<Self>, shared: &Arc<Shared>) {
         let mut st = self.state.lock();
+        // Restored deliveries are counted once, here.
+        self.report(&st);
         self.poke(shared, &mut st);
     }
 
@@ -274,10 +321,11 @@ impl Lane {
         st.insert(
             event,
             Slot {
-                due: due_ms,
+                due: due(due_ms),
                 implied,
             },
         );
+        self.report(&st);
         self.poke(shared, &mut st);
     }
 
@@ -518,7 +566,9 @@ impl Lane {
     /// Stops starting deliveries: attempts in flight finish, queued ones
     /// stay in the store.
     pub(crate) fn close(&self) {
-        self.state.lock().closed = true;
+        let mut st = self.state.lock();
+        st.closed = true;
+        self.report(&st);
     }
 
     /// Records how the endpoint answered an attempt: quickly (proven), or
@@ -612,6 +662,7 @@ impl Lane {
         }
         let implied = st.remove(event).is_none_or(|s| s.implied);
         st.in_flight.insert(event, implied);
+        self.report(st);
         Some((event, implied))
     }
 
@@ -631,16 +682,17 @@ impl Lane {
             job
         };
         let Some((event, implied)) = job else { return };
+        // `deliver` turns a panic inside an attempt into a logged, failed
+        // attempt. This catch is the last line only: should its own
+        // logging unwind, the delivery stays queued (its stored state
+        // intact) and is looked at again much later.
         let requeue = panic::catch_unwind(AssertUnwindSafe(|| {
             sender::deliver(shared, self, event, implied)
         }))
         .unwrap_or_else(|_| {
-            // A bug, not the receiver's doing: keep the delivery (its
-            // stored state is intact) and report the panic at shutdown.
             shared.note_panic();
-            tracing::error!(endpoint = %self.id, %event, "a sender panicked; the delivery is retried in 1 s");
             Some(sender::Requeue {
-                due_ms: now_ms().saturating_add(1000),
+                due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
                 implied,
             })
         });
@@ -652,11 +704,12 @@ impl Lane {
             st.insert(
                 event,
                 Slot {
-                    due: r.due_ms,
+                    due: due(r.due_ms),
                     implied: r.implied,
                 },
             );
         }
+        self.report(&st);
         self.poke(shared, &mut st);
     }
 }

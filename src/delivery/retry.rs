@@ -21,12 +21,21 @@ impl RetryPolicy {
     /// the `failed`-th delay of the list (the last one repeats), spread by
     /// ±jitter.
     pub(crate) fn delay_after(&self, failed: u32) -> Duration {
-        let index = (failed.max(1) - 1) as usize;
-        let Some(base) = self.delays.get(index).or(self.delays.last()) else {
+        let index = usize::try_from(failed.max(1) - 1).unwrap_or(usize::MAX);
+        let Some(&base) = self.delays.get(index).or(self.delays.last()) else {
             return Duration::ZERO;
         };
-        let spread = 1.0 + self.jitter * (fastrand::f64() * 2.0 - 1.0);
-        base.mul_f64(spread.max(0.0))
+        // Settings are validated (jitter 0..=1, delays up to 30 days); this
+        // stays panic-free for any value anyway: `Duration::mul_f64` panics
+        // on NaN, negative and overflowing results, `try_from_secs_f64`
+        // reports them, and the delay then goes without jitter.
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let spread = 1.0 + jitter * (fastrand::f64() * 2.0 - 1.0);
+        Duration::try_from_secs_f64(base.as_secs_f64() * spread).unwrap_or(base)
     }
 
     /// The state a delivery moves to after attempt `attempt` of at most
@@ -43,9 +52,9 @@ impl RetryPolicy {
         } else if attempt >= max_attempts {
             DeliveryState::Failed { attempts: attempt }
         } else {
-            let delay = self.delay_after(attempt).as_millis().min(u64::MAX as u128) as u64;
+            let delay = crate::time::duration_ms(self.delay_after(attempt));
             DeliveryState::Waiting {
-                next_attempt: attempt + 1,
+                next_attempt: attempt.saturating_add(1),
                 due_ms: now_ms.saturating_add(delay),
             }
         }
@@ -76,6 +85,35 @@ mod tests {
         for _ in 0..1000 {
             let d = p.delay_after(1).as_secs_f64();
             assert!((80.0..=120.0).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn any_delay_and_jitter_gives_a_delay_without_panicking() {
+        for jitter in [
+            0.0,
+            1.0,
+            -1.0,
+            7.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            for base in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+                let p = RetryPolicy::new(vec![base], jitter);
+                let d = p.delay_after(u32::MAX);
+                if !jitter.is_finite() || jitter <= 0.0 {
+                    assert_eq!(d, base, "{jitter} {base:?}");
+                }
+                let state = p.after_attempt(u32::MAX - 1, false, u32::MAX, u64::MAX);
+                assert_eq!(
+                    state,
+                    DeliveryState::Waiting {
+                        next_attempt: u32::MAX,
+                        due_ms: u64::MAX
+                    }
+                );
+            }
         }
     }
 

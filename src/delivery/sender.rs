@@ -14,7 +14,23 @@
 //!    flush (or at once on an ordered endpoint, before the next delivery
 //!    may start). If the process dies first, the attempt is made again
 //!    after open: delivery is at least once.
+//!
+//! A panic anywhere in an attempt (a host's custom envelope or `tracing`
+//! subscriber, a bug of ours) is caught here and treated as a failed
+//! attempt, written in the same order: once the attempt's number is known,
+//! step 3 records it with kind `other` and the panic's message (and the
+//! status, if an answer had arrived), and the delivery moves on by its
+//! retry schedule, to Failed after its last attempt. So a request a
+//! receiver saw is always logged, and the stored state after a crash is
+//! the one the steps above describe. A panic after step 3 leaves the
+//! stored outcome as it is. A panic before the attempt's number is known
+//! (reading the stored state) sent nothing; the delivery is looked at again
+//! after [`PANIC_RETRY`]. Every panic is counted, and reported by
+//! [`Bus::shutdown`](crate::Bus::shutdown) as
+//! [`Error::WorkerPanicked`](crate::Error::WorkerPanicked).
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,37 +51,132 @@ use crate::time::{self, now_ms};
 /// itself failed (full disk, I/O error).
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 
+/// How long a delivery waits after a panic that left no attempt to record:
+/// one that struck before the attempt's number was known, or one in the
+/// recording itself. Long, so a bug that panics every time costs a log
+/// line a minute, not a busy loop.
+pub(crate) const PANIC_RETRY: Duration = Duration::from_secs(60);
+
 /// When a delivery goes back in its lane's queue after an attempt.
+#[derive(Clone, Copy)]
 pub(crate) struct Requeue {
     pub(crate) due_ms: u64,
     pub(crate) implied: bool,
 }
 
+impl Requeue {
+    fn after(wait: Duration, implied: bool) -> Option<Requeue> {
+        Some(Requeue {
+            due_ms: now_ms().saturating_add(time::duration_ms(wait)),
+            implied,
+        })
+    }
+}
+
+/// How far an attempt got: what a panic must still record.
+#[derive(Default)]
+struct Progress {
+    /// Set once the attempt's number is known and its in-flight state
+    /// written: from here on a panic is logged as this attempt.
+    started: Option<Started>,
+    /// The status of the answer, once one arrived.
+    status: Option<u16>,
+    /// Set once the outcome and the next state are written.
+    recorded: Option<Option<Requeue>>,
+}
+
+struct Started {
+    attempt: u32,
+    delivery: DeliveryRecord,
+    stored: Stored,
+    route: Arc<Route>,
+    started_ms: u64,
+}
+
 /// Makes one attempt (or finds there is nothing to do); returns when the
 /// delivery must be queued again, if it must. The lane requeues it only
-/// after it is no longer counted in flight.
+/// after it is no longer counted in flight. Never unwinds: a panic inside
+/// becomes a failed attempt (see the module docs).
 pub(crate) fn deliver(
     shared: &Arc<Shared>,
     lane: &Arc<Lane>,
     event: EventId,
     implied: bool,
 ) -> Option<Requeue> {
-    match try_deliver(shared, lane, event) {
-        Ok(requeue) => requeue,
-        Err(e) => {
-            tracing::error!(endpoint = %lane.id, %event, error = %e, "storage failed around a delivery; will retry");
-            Some(Requeue {
-                due_ms: now_ms() + STORAGE_RETRY.as_millis() as u64,
-                implied,
-            })
+    let mut progress = Progress::default();
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        try_deliver(shared, lane, event, &mut progress)
+    }));
+    let payload = match ran {
+        Ok(Ok(requeue)) => return requeue,
+        Ok(Err(e)) => return storage_failed(lane, event, implied, &e),
+        Err(payload) => payload,
+    };
+    shared.note_panic();
+    let why = panic_message(payload.as_ref());
+    let recovered = panic::catch_unwind(AssertUnwindSafe(|| {
+        tracing::error!(endpoint = %lane.id, %event, panic = %why, "a delivery attempt panicked; it is recorded as failed");
+        after_panic(shared, lane, event, implied, progress, why)
+    }));
+    match recovered {
+        Ok(Ok(requeue)) => requeue,
+        Ok(Err(e)) => storage_failed(lane, event, implied, &e),
+        Err(again) => {
+            // Recording the panic panicked too: leave the stored state as
+            // it is and look again much later.
+            shared.note_panic();
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                let why = panic_message(again.as_ref());
+                tracing::error!(endpoint = %lane.id, %event, panic = %why, "recording a panicked attempt panicked");
+            }));
+            Requeue::after(PANIC_RETRY, implied)
         }
     }
+}
+
+fn storage_failed(lane: &Lane, event: EventId, implied: bool, e: &Error) -> Option<Requeue> {
+    tracing::error!(endpoint = %lane.id, %event, error = %e, "storage failed around a delivery; will retry");
+    Requeue::after(STORAGE_RETRY, implied)
+}
+
+/// The text a panic was raised with, if it was text.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// Records what a panic interrupted, as far as the attempt got.
+fn after_panic(
+    shared: &Arc<Shared>,
+    lane: &Arc<Lane>,
+    event: EventId,
+    implied: bool,
+    progress: Progress,
+    why: String,
+) -> Result<Option<Requeue>> {
+    if let Some(requeue) = progress.recorded {
+        // The outcome is stored; only bookkeeping after it was cut short.
+        return Ok(requeue);
+    }
+    let Some(started) = progress.started else {
+        // Nothing was sent and no attempt number is known.
+        return Ok(Requeue::after(PANIC_RETRY, implied));
+    };
+    let mut outcome = HttpOutcome::failed(ErrorKind::Other, format!("the attempt panicked: {why}"));
+    outcome.status = progress.status;
+    let elapsed = now_ms().saturating_sub(started.started_ms);
+    outcome.duration = Duration::from_millis(elapsed);
+    finish(shared, lane, event, &started, &outcome, &mut None)
 }
 
 fn try_deliver(
     shared: &Arc<Shared>,
     lane: &Arc<Lane>,
     event_id: EventId,
+    progress: &mut Progress,
 ) -> Result<Option<Requeue>> {
     let store = &shared.store;
     let Some((delivery, stored, known_event)) = store.delivery_and_event(lane.id, event_id)? else {
@@ -95,7 +206,7 @@ fn try_deliver(
     if attempt > last_allowed {
         // max_attempts was lowered below what this delivery already used.
         let state = DeliveryState::Failed {
-            attempts: attempt - 1,
+            attempts: attempt.saturating_sub(1),
         };
         store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
         return Ok(None);
@@ -106,6 +217,14 @@ fn try_deliver(
         store.commit()?;
         stored = Stored::Pending;
     }
+    let started = &*progress.started.insert(Started {
+        attempt,
+        delivery,
+        stored,
+        route,
+        started_ms: now,
+    });
+    let (delivery, route) = (&started.delivery, &started.route);
 
     let read = match known_event {
         Some(event) => Ok(Some(event)),
@@ -118,7 +237,7 @@ fn try_deliver(
                 shared,
                 lane,
                 event_id,
-                &delivery,
+                delivery,
                 stored,
                 attempt,
                 "event record missing".into(),
@@ -126,18 +245,55 @@ fn try_deliver(
         }
         Err(Error::Corrupt { detail, .. }) => {
             let why = format!("event record corrupt: {detail}");
-            return give_up(shared, lane, event_id, &delivery, stored, attempt, why);
+            return give_up(shared, lane, event_id, delivery, stored, attempt, why);
         }
         Err(e) => return Err(e),
     };
     let _span =
         tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
-    let mut outcome = send(shared, lane.id, &route, event_id, &event, attempt);
+    let mut outcome = send(shared, lane.id, route, event_id, &event, attempt);
     lane.observe(&outcome);
-    judge(&route, &mut outcome);
+    progress.status = outcome.status;
+    judge(route, &mut outcome);
+    tracing::debug!(
+        status = outcome.status,
+        error = outcome.error.as_ref().map(|(k, _)| k.as_str()),
+        duration_ms = time::duration_ms(outcome.duration),
+        "attempt finished"
+    );
+    finish(
+        shared,
+        lane,
+        event_id,
+        started,
+        &outcome,
+        &mut progress.recorded,
+    )
+}
+
+/// Step 3 for an attempt with this outcome: the log entry, the delivery's
+/// next state by the retry schedule, then health and notices. Sets
+/// `recorded` once the first two are written.
+fn finish(
+    shared: &Arc<Shared>,
+    lane: &Arc<Lane>,
+    event_id: EventId,
+    started: &Started,
+    outcome: &HttpOutcome,
+    recorded: &mut Option<Option<Requeue>>,
+) -> Result<Option<Requeue>> {
+    let Started {
+        attempt,
+        ref delivery,
+        stored,
+        ref route,
+        started_ms,
+    } = *started;
     let succeeded = outcome.error.is_none();
     let mut next = route.retry.after_attempt(
-        attempt.saturating_sub(delivery.round_start) + 1,
+        attempt
+            .saturating_sub(delivery.round_start)
+            .saturating_add(1),
         succeeded,
         route.max_attempts,
         now_ms(),
@@ -145,36 +301,57 @@ fn try_deliver(
     // after_attempt counts within the round; store absolute numbers.
     next = match next {
         DeliveryState::Waiting { due_ms, .. } => DeliveryState::Waiting {
-            next_attempt: attempt + 1,
-            due_ms: honour_retry_after(shared, &outcome, now_ms(), due_ms),
+            next_attempt: attempt.saturating_add(1),
+            due_ms: honour_retry_after(shared, outcome, now_ms(), due_ms),
         },
         DeliveryState::Delivered { .. } => DeliveryState::Delivered { attempts: attempt },
         DeliveryState::Failed { .. } | DeliveryState::InFlight { .. } => {
             DeliveryState::Failed { attempts: attempt }
         }
     };
-    tracing::debug!(
-        status = outcome.status,
-        error = outcome.error.as_ref().map(|(k, _)| k.as_str()),
-        duration_ms = outcome.duration.as_millis() as u64,
-        "attempt finished"
+    let record = attempt_record(
+        lane.id,
+        event_id,
+        attempt,
+        delivery.manual,
+        started_ms,
+        outcome,
     );
-    let record = attempt_record(lane.id, event_id, attempt, delivery.manual, now, &outcome);
-    store.record_attempt(&record, &updated(&delivery, next, now_ms()), stored)?;
+    // Recording the outcome and what it does to the endpoint (health,
+    // pause, notices) is a stage of its own, with the ids repeated so a
+    // subscriber that shows only the innermost span still has them.
+    let _outcome = tracing::debug_span!(
+        "outcome",
+        endpoint = %lane.id,
+        event = %event_id,
+        attempt,
+        succeeded
+    )
+    .entered();
+    shared
+        .store
+        .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
     if route.ordered {
         // The next delivery may only go once this outcome survives a
         // crash; otherwise a restart could resend this one after it.
-        store.commit()?;
+        shared.store.commit()?;
     }
-    lane.counters.attempt(attempt, succeeded);
-    after_outcome(shared, lane, route.pause_after, event_id, &outcome, next)?;
-    Ok(match next {
+    let requeue = match next {
         DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
             due_ms,
             implied: false,
         }),
         _ => None,
-    })
+    };
+    *recorded = Some(requeue);
+    lane.counters.attempt(
+        attempt,
+        outcome.status,
+        outcome.error.as_ref().map(|(k, _)| *k),
+        outcome.duration,
+    );
+    after_outcome(shared, lane, route.pause_after, event_id, outcome, next)?;
+    Ok(requeue)
 }
 
 /// The number of the last attempt the delivery's current round allows.
@@ -191,7 +368,7 @@ fn honour_retry_after(shared: &Shared, outcome: &HttpOutcome, now: u64, schedule
     if !matches!(outcome.status, Some(429 | 503)) {
         return scheduled_due;
     }
-    let asked = asked.min(shared.config.max_retry_after).as_millis() as u64;
+    let asked = time::duration_ms(asked.min(shared.config.max_retry_after));
     scheduled_due.max(now.saturating_add(asked))
 }
 
@@ -217,10 +394,11 @@ fn after_outcome(
                 h.last_success_ms = Some(now);
             }
             _ => {
-                h.consecutive_failed_attempts += 1;
+                h.consecutive_failed_attempts = h.consecutive_failed_attempts.saturating_add(1);
                 h.last_failure_ms = Some(now);
                 if let DeliveryState::Failed { attempts } = next {
-                    h.consecutive_failed_deliveries += 1;
+                    h.consecutive_failed_deliveries =
+                        h.consecutive_failed_deliveries.saturating_add(1);
                     notices.push(Notice::DeliveryExhausted {
                         endpoint: lane.id,
                         event,
@@ -325,8 +503,18 @@ pub(crate) fn test_send(
 ) -> Attempt {
     let route = lane.route();
     let started = now_ms();
-    let mut outcome = send(shared, lane.id, &route, event_id, event, 1);
-    judge(&route, &mut outcome);
+    // This runs on the host's thread: a panic in the host's own envelope
+    // comes back as the attempt's error, like on a sender thread.
+    let sent = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut outcome = send(shared, lane.id, &route, event_id, event, 1);
+        judge(&route, &mut outcome);
+        outcome
+    }));
+    let outcome = sent.unwrap_or_else(|payload| {
+        let why = panic_message(payload.as_ref());
+        tracing::error!(endpoint = %lane.id, panic = %why, "a test send panicked");
+        HttpOutcome::failed(ErrorKind::Other, format!("the attempt panicked: {why}"))
+    });
     let mut attempt = Attempt::from(attempt_record(
         lane.id, event_id, 1, true, started, &outcome,
     ));

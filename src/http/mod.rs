@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
-use crate::config::Config;
+use crate::config::{self as bounds, Config};
 use crate::error::{Error, Result};
 use crate::log::ErrorKind;
 use guard::{parse_network, Blocked, GuardedResolver, NetworkPolicy};
@@ -104,8 +104,14 @@ impl HttpClient {
             .agent
             .post(req.url)
             .config()
-            .timeout_global(Some(req.timeout))
-            .timeout_connect(Some(self.connect_timeout.min(req.timeout)))
+            // Both are bounded when validated; ureq adds them to `Instant`s
+            // and panics past the clock's range, so cap them here too.
+            .timeout_global(Some(req.timeout.min(bounds::TIMEOUT.max)))
+            .timeout_connect(Some(
+                self.connect_timeout
+                    .min(req.timeout)
+                    .min(bounds::CONNECT_TIMEOUT.max),
+            ))
             .build();
         for (name, value) in req.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -127,7 +133,9 @@ impl HttpClient {
                 // that stalls or breaks within the first `limit` bytes fails
                 // the attempt (timeout, connect), even after a 2xx status;
                 // beyond them it is never seen.
-                let limit = self.body_limit as u64 + 1;
+                let limit = u64::try_from(self.body_limit)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1);
                 let read = response
                     .body_mut()
                     .as_reader()

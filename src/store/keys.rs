@@ -13,7 +13,11 @@
 //! | `a` endpoint(u64) seq(u64)       | AttemptRecord         |
 //! | `x` event(u128) seq(u64)         | endpoint(u64)         |
 //! | `g` seq(u64)                     | endpoint(u64)         |
-//! | `k` idempotency key              | IdempotencyRecord     |
+//! | `k` [0xff tenant 0] key          | IdempotencyRecord     |
+//! | `w` endpoint(u64)                | tenant key (UTF-8)    |
+//! | `t` tenant key                   | TenantRecord          |
+//! | `d` deletion(u64)                | TombstoneRecord       |
+//! | `c` endpoint(u64) event(u128)    | CancelledRecord       |
 //!
 //! Deliveries have no key of their own until their first attempt: the
 //! event's `targets` imply them. After an attempt they live under `p`
@@ -22,6 +26,13 @@
 //! above it. `a` keys sort by a database-wide counter, so an endpoint's log
 //! reads newest-first backwards; `x` and `g` index the same attempts by
 //! event and across endpoints.
+//!
+//! Tenants: an endpoint with a `w` key belongs to that tenant, one without
+//! to the default tenant (so databases from before tenants need no
+//! migration); `w` keys stay after the endpoint is deleted, so its log
+//! stays the tenant's. `t` keys hold the host's tenant metadata. A `d` key
+//! is a tenant deletion in progress, finished at the next open if the
+//! process died during it; `c` keys are deliveries it cancelled.
 
 use crate::endpoint::EndpointId;
 use crate::event::EventId;
@@ -37,6 +48,10 @@ pub(crate) const ATTEMPT: u8 = b'a';
 pub(crate) const ATTEMPT_BY_EVENT: u8 = b'x';
 pub(crate) const ATTEMPT_GLOBAL: u8 = b'g';
 pub(crate) const IDEMPOTENCY: u8 = b'k';
+pub(crate) const ENDPOINT_TENANT: u8 = b'w';
+pub(crate) const TENANT: u8 = b't';
+pub(crate) const TENANT_DELETION: u8 = b'd';
+pub(crate) const CANCELLED: u8 = b'c';
 
 fn with_u64(tag: u8, v: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -80,6 +95,25 @@ pub(crate) fn finished(ep: EndpointId, ev: EventId) -> [u8; 25] {
     delivery(FINISHED, ep, ev)
 }
 
+pub(crate) fn cancelled(ep: EndpointId, ev: EventId) -> [u8; 25] {
+    delivery(CANCELLED, ep, ev)
+}
+
+pub(crate) fn endpoint_tenant(id: EndpointId) -> [u8; 9] {
+    with_u64(ENDPOINT_TENANT, id.0)
+}
+
+pub(crate) fn tenant_deletion(seq: u64) -> [u8; 9] {
+    with_u64(TENANT_DELETION, seq)
+}
+
+pub(crate) fn tenant(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(TENANT);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
 pub(crate) fn pending_of(ep: EndpointId) -> [u8; 9] {
     with_u64(PENDING, ep.0)
 }
@@ -116,9 +150,18 @@ pub(crate) fn attempt_global(seq: u64) -> [u8; 9] {
     with_u64(ATTEMPT_GLOBAL, seq)
 }
 
-pub(crate) fn idempotency(key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
+/// An idempotency key within a tenant. The default tenant's keys are laid
+/// out as before tenants; another tenant's start with 0xff, which no UTF-8
+/// key can, then the tenant key and a 0 byte (neither can hold one), so
+/// keys of different tenants never collide.
+pub(crate) fn idempotency(tenant: Option<&str>, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + tenant.map_or(0, |t| t.len() + 2) + 1);
     k.push(IDEMPOTENCY);
+    if let Some(t) = tenant {
+        k.push(0xff);
+        k.extend_from_slice(t.as_bytes());
+        k.push(0);
+    }
     k.extend_from_slice(key.as_bytes());
     k
 }

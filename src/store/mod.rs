@@ -15,6 +15,7 @@ pub(crate) mod records;
 #[cfg(test)]
 mod stored_format;
 mod tags;
+pub(crate) mod tenants;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -40,6 +41,10 @@ use records::{
 /// database only raises the marker: builds that know only format 1 then
 /// refuse it with [`Error::IncompatibleFormat`] instead of skipping the new
 /// events as corrupt.
+///
+/// Format 2 also added tenants (`w`, `t`, `d`, `c` keys): builds of format
+/// 1 would send every tenant's events to every endpoint, so they must
+/// refuse a database that has tenants.
 const FORMAT_VERSION: u8 = 2;
 
 pub(crate) struct Store {
@@ -245,15 +250,27 @@ impl Store {
         decode_opt("event", self.db.get(keys::event(id)).db()?)
     }
 
-    pub(crate) fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
-        decode_opt("idempotency key", self.db.get(keys::idempotency(key)).db()?)
+    pub(crate) fn idempotency(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        decode_opt(
+            "idempotency key",
+            self.db.get(keys::idempotency(tenant, key)).db()?,
+        )
     }
 
     /// Remembers an idempotency key. Written after its event, so a key
     /// never points to an event that was not written.
-    pub(crate) fn put_idempotency(&self, key: &str, rec: &IdempotencyRecord) -> Result<()> {
+    pub(crate) fn put_idempotency(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+        rec: &IdempotencyRecord,
+    ) -> Result<()> {
         self.db
-            .insert(keys::idempotency(key), codec::encode(rec))
+            .insert(keys::idempotency(tenant, key), codec::encode(rec))
             .db()?;
         Ok(())
     }
@@ -565,9 +582,12 @@ impl Store {
             }
             for &t in &event.targets {
                 self.db.remove(keys::finished(EndpointId(t), ev)).db()?;
+                self.db.remove(keys::cancelled(EndpointId(t), ev)).db()?;
             }
             if let Some(key) = &event.idempotency_key {
-                self.db.remove(keys::idempotency(key)).db()?;
+                self.db
+                    .remove(keys::idempotency(event.tenant.as_deref(), key))
+                    .db()?;
             }
             self.db.remove(keys::event(ev)).db()?;
             purged += 1;

@@ -76,8 +76,9 @@ impl Default for EndpointStateRecord {
 /// first delivery to each is implied by this record alone, so a publish is
 /// one write.
 ///
-/// Record version 2; version 1 ([`EventRecordV1`]) had the occurrence time
-/// in milliseconds.
+/// Record version 3; version 2 ([`EventRecordV2`]) had no tenant, and
+/// version 1 ([`EventRecordV1`]) also had the occurrence time in
+/// milliseconds. Events of both are the default tenant's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EventRecord {
     pub(crate) event_type: String,
@@ -91,13 +92,48 @@ pub(crate) struct EventRecord {
     pub(crate) targets: Vec<u64>,
     pub(crate) created_ms: u64,
     pub(crate) idempotency_key: Option<String>,
+    /// The tenant it was published to; `None` is the default tenant.
+    pub(crate) tenant: Option<String>,
 }
 
 impl Record for EventRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn decode_older(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
-        (version == 1).then(|| super::codec::body::<EventRecordV1>(body).map(Into::into))
+        match version {
+            1 => Some(super::codec::body::<EventRecordV1>(body).map(Into::into)),
+            2 => Some(super::codec::body::<EventRecordV2>(body).map(Into::into)),
+            _ => None,
+        }
+    }
+}
+
+/// An event record as written by record version 2: no tenant. Read only;
+/// frozen.
+#[derive(Deserialize)]
+struct EventRecordV2 {
+    event_type: String,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+    occurred_us: u64,
+    attributes: Vec<(String, String)>,
+    targets: Vec<u64>,
+    created_ms: u64,
+    idempotency_key: Option<String>,
+}
+
+impl From<EventRecordV2> for EventRecord {
+    fn from(v2: EventRecordV2) -> Self {
+        EventRecord {
+            event_type: v2.event_type,
+            payload: v2.payload,
+            occurred_us: v2.occurred_us,
+            attributes: v2.attributes,
+            targets: v2.targets,
+            created_ms: v2.created_ms,
+            idempotency_key: v2.idempotency_key,
+            tenant: None,
+        }
     }
 }
 
@@ -127,6 +163,7 @@ impl From<EventRecordV1> for EventRecord {
             targets: v1.targets,
             created_ms: v1.created_ms,
             idempotency_key: v1.idempotency_key,
+            tenant: None,
         }
     }
 }

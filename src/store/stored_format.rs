@@ -5,7 +5,9 @@
 //!
 //! The unsuffixed fixtures were written by the code before issue 10 (record
 //! version 1 for every kind); `*.v2.hex` by record version 2 of events and
-//! endpoints.
+//! endpoints; `*.v3.hex` by record version 3 of events (with a tenant), and
+//! the tenant records (`tenant`, `tenant_deletion`, `cancelled`) by their
+//! first version.
 
 use super::codec::{self, Record};
 use super::records::{
@@ -226,6 +228,10 @@ fn endpoint_states_of_every_mode_and_pause_reason() {
 }
 
 fn event_full(occurred_us: u64) -> EventRecord {
+    event_in(occurred_us, None)
+}
+
+fn event_in(occurred_us: u64, tenant: Option<&str>) -> EventRecord {
     EventRecord {
         event_type: "lead.create".into(),
         payload: br#"{"id":42,"name":"Ada"}"#.to_vec(),
@@ -234,6 +240,7 @@ fn event_full(occurred_us: u64) -> EventRecord {
         targets: vec![1, 70_000, u64::MAX],
         created_ms: 1_737_736_240_001,
         idempotency_key: Some("order-1001".into()),
+        tenant: tenant.map(String::from),
     }
 }
 
@@ -256,6 +263,7 @@ fn version_1_events_read_with_millisecond_times() {
             targets: vec![],
             created_ms: 5,
             idempotency_key: None,
+            tenant: None,
         },
         false,
     );
@@ -263,13 +271,61 @@ fn version_1_events_read_with_millisecond_times() {
 
 #[test]
 fn version_2_events_keep_microseconds() {
+    // Read as the default tenant's; encoding now writes version 3.
     pin(
         fixture!("event_full.v2"),
+        event_full(1_737_736_239_698_042),
+        false,
+    );
+}
+
+#[test]
+fn version_3_events_carry_their_tenant() {
+    pin(
+        fixture!("event_full.v3"),
+        event_in(1_737_736_239_698_042, Some("acme-42")),
+        true,
+    );
+    pin(
+        fixture!("event_default_tenant.v3"),
         event_full(1_737_736_239_698_042),
         true,
     );
     let bytes = codec::encode(&event_full(1));
-    assert_eq!(bytes[0], 2, "events are written as record version 2");
+    assert_eq!(bytes[0], 3, "events are written as record version 3");
+}
+
+#[test]
+fn tenant_records() {
+    use crate::store::tenants::{CancelledRecord, TenantRecord, TombstoneRecord};
+    pin(
+        fixture!("tenant"),
+        TenantRecord {
+            display_name: Some("Acme Inc.".into()),
+            labels: vec![("plan".into(), "pro".into())],
+            updated_ms: 1_737_736_240_001,
+        },
+        true,
+    );
+    pin(
+        fixture!("tenant_deletion"),
+        TombstoneRecord {
+            tenant: "acme-42".into(),
+            endpoints: vec![3, 70_000],
+            from: Some(0x0194_9b2c_1e52_7f3a_9c41_0000_0000_002a),
+            deleted_ms: 1_737_736_240_001,
+        },
+        true,
+    );
+    pin(
+        fixture!("cancelled"),
+        CancelledRecord {
+            created_ms: 1_737_736_239_698,
+            cancelled_ms: 1_737_736_240_001,
+            attempts: 2,
+        },
+        true,
+    );
 }
 
 #[test]

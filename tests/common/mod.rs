@@ -1,8 +1,13 @@
 //! Shared helpers for the integration tests: a real HTTP receiver on
 //! 127.0.0.1 whose answers each test scripts, and small waiting helpers.
+//!
+//! The receiver is a friendly one: requests are parsed by `httparse` (the
+//! parser hyper uses), and each connection gets its own thread so no
+//! connection ever waits for another. Receivers that misbehave on purpose
+//! (tests/hostile_receivers.rs) write raw bytes on their own sockets.
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,14 +192,14 @@ impl Drop for Receiver {
 /// Serves one connection: requests one after another until the client
 /// closes it or the receiver is dropped.
 fn serve(conn: TcpStream, log: &Log, responder: &Responder, stop: &AtomicBool) {
+    // A read wakes up every second to see whether the receiver was dropped.
     let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reader = BufReader::new(match conn.try_clone() {
-        Ok(c) => c,
-        Err(_) => return,
-    });
-    let mut writer = conn;
+    let mut conn = Connection {
+        stream: conn,
+        buf: Vec::new(),
+    };
     while !stop.load(Ordering::SeqCst) {
-        let received = match read_request(&mut reader) {
+        let received = match conn.read_request(stop) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) if is_timeout(&e) => continue,
@@ -225,9 +230,10 @@ fn serve(conn: TcpStream, log: &Log, responder: &Responder, stop: &AtomicBool) {
         head.push_str("\r\n");
         // The client may have given up (timeouts): a failed write ends the
         // connection, nothing more.
-        if writer
+        if conn
+            .stream
             .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(&body))
+            .and_then(|()| conn.stream.write_all(&body))
             .is_err()
             || close
         {
@@ -244,57 +250,168 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Reads one request; `None` when the client closed the connection.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Received>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        // Once a request has started, wait for the rest of it.
-        let mut h = String::new();
+/// One client connection and the bytes read from it but not yet used (a
+/// keep-alive client may send the next request right behind a body).
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Most headers a request may have; hookbus sends about ten.
+const MAX_HEADERS: usize = 64;
+
+impl Connection {
+    /// Reads more bytes into the buffer; `false` when the client closed
+    /// the connection. A timeout before a request has started is returned
+    /// (the caller checks whether to stop); once one has started, the rest
+    /// is waited for unless the receiver is being dropped.
+    fn fill(&mut self, stop: &AtomicBool) -> io::Result<bool> {
+        let mut chunk = [0u8; 8192];
         loop {
-            match reader.read_line(&mut h) {
-                Ok(0) => return Ok(None),
-                Ok(_) => break,
-                Err(e) if is_timeout(&e) => continue,
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if is_timeout(&e) && !self.buf.is_empty() => {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(false);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
+    }
+
+    /// Reads one request (head parsed by httparse, then the body framed by
+    /// `content-length` or chunked); `None` when the client closed the
+    /// connection first.
+    fn read_request(&mut self, stop: &AtomicBool) -> io::Result<Option<Received>> {
+        let (method, path, headers, head_len) = loop {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut request = httparse::Request::new(&mut slots);
+            match request.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let headers: Vec<(String, String)> = request
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    let method = request.method.unwrap_or_default().to_string();
+                    let path = request.path.unwrap_or_default().to_string();
+                    break (method, path, headers, len);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if !self.fill(stop)? {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        };
+        self.buf.drain(..head_len);
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        };
+        let chunked = header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
+        let body = if chunked {
+            match self.read_chunked(stop)? {
+                Some(body) => body,
+                None => return Ok(None),
+            }
+        } else {
+            let length: usize = match header("content-length").map(str::parse) {
+                None => 0,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bad content-length",
+                    ))
+                }
+            };
+            while self.buf.len() < length {
+                if !self.fill(stop)? {
+                    return Ok(None);
+                }
+            }
+            self.buf.drain(..length).collect()
+        };
+        Ok(Some(Received {
+            path,
+            method,
+            headers,
+            body,
+            at: Instant::now(),
+        }))
+    }
+
+    /// A chunked body: chunk sizes parsed by httparse, then the trailer
+    /// section (ignored) up to its empty line.
+    fn read_chunked(&mut self, stop: &AtomicBool) -> io::Result<Option<Vec<u8>>> {
+        let mut body = Vec::new();
+        loop {
+            let (size_len, size) = loop {
+                match httparse::parse_chunk_size(&self.buf) {
+                    Ok(httparse::Status::Complete((len, size))) => break (len, size),
+                    Ok(httparse::Status::Partial) => {
+                        if !self.fill(stop)? {
+                            return Ok(None);
+                        }
+                    }
+                    Err(_) => {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))
+                    }
+                }
+            };
+            self.buf.drain(..size_len);
+            if size == 0 {
+                break;
+            }
+            let size = usize::try_from(size)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "huge chunk"))?;
+            // The chunk, then its CRLF.
+            while self.buf.len() < size + 2 {
+                if !self.fill(stop)? {
+                    return Ok(None);
+                }
+            }
+            body.extend(self.buf.drain(..size));
+            if self.buf.drain(..2).as_slice() != b"\r\n" {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "chunk without CRLF",
+                ));
+            }
         }
-        if let Some((name, value)) = h.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
+        // Trailer lines, up to and including the empty one.
+        loop {
+            match self.buf.windows(2).position(|w| w == b"\r\n") {
+                Some(0) => {
+                    self.buf.drain(..2);
+                    return Ok(Some(body));
+                }
+                Some(end) => {
+                    self.buf.drain(..end + 2);
+                }
+                None => {
+                    if !self.fill(stop)? {
+                        return Ok(None);
+                    }
+                }
+            }
         }
     }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    let mut filled = 0;
-    while filled < length {
-        match reader.read(&mut body[filled..]) {
-            Ok(0) => return Ok(None),
-            Ok(n) => filled += n,
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Some(Received {
-        path,
-        method,
-        headers,
-        body,
-        at: Instant::now(),
-    }))
 }
 
 /// A bus builder with test-friendly timings (50 ms retries without jitter,
