@@ -119,7 +119,7 @@ fn reopen(dir: &Path, k: &Knobs) -> Res {
     let rss_open = crate::peak_rss_mib().unwrap_or(f64::NAN);
     harness::reset_peak_rss();
     let sampler = harness::Sampler::start(Duration::from_millis(100), None);
-    let ep = bus.endpoints()[0].id();
+    let ep = bus.endpoints(None, 1).items[0].id();
     bus.resume_endpoint(ep).expect("resume");
     let resume_ms = t0.elapsed().as_secs_f64() * 1e3;
     crate::wait_for(Duration::from_secs(120), || {

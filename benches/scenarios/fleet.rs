@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use hookbus::{Bus, EndpointConfig, EndpointId, Event};
 
-use super::api::{customer_endpoint, customer_event, CUSTOMERS_BY};
+use super::api::{customer_endpoint, customer_event, customers_by};
 use super::harness::{self, Knobs, Res, Row};
 use super::wire::{event_payload, Receiver, SECRET};
 
@@ -137,7 +137,8 @@ fn publish(size: &str, rep: usize, k: &Knobs) -> Res {
     };
     let prefix = format!("c{customer}-");
     let ids: Vec<EndpointId> = bus
-        .endpoints()
+        .endpoints(None, usize::MAX)
+        .items
         .iter()
         .filter(|e| e.name().starts_with(&prefix))
         .map(|e| e.id())
@@ -324,12 +325,13 @@ fn scenario_8(k: &Knobs, env: &[(&str, String)], b: &Res, rows: &mut Vec<Row>) {
     println!("## Scenario 8: {total} endpoints registered, nothing pending");
     println!();
     println!(
-        "{} customers × {} endpoints, customers separated by {CUSTOMERS_BY}; adding them took \
+        "{} customers × {} endpoints, customers separated by {}; adding them took \
          {:.1} s ({:.0} endpoints/s, load {:.1}). Every repetition opens the bus in a fresh \
          process; threads exclude the measuring process's own (main, sampler); idle CPU over \
          {:.1} s. {} repetition(s), medians.",
         k.tenants,
         k.per_tenant,
+        customers_by(),
         b["add_s"],
         total as f64 / b["add_s"],
         b["load"],
@@ -443,8 +445,12 @@ fn scenario_10(k: &Knobs, env: &[(&str, String)], rows: &mut Vec<Row>) {
     println!(
         "Events for one customer whose {} endpoints are paused (each publish queues {} \
          deliveries), 8 publishing threads for {:.1} s; customers separated by \
-         {CUSTOMERS_BY}. {} repetition(s), interleaved, medians.",
-        k.per_tenant, k.per_tenant, k.publish_secs, k.reps
+         {}. {} repetition(s), interleaved, medians.",
+        k.per_tenant,
+        k.per_tenant,
+        k.publish_secs,
+        customers_by(),
+        k.reps
     );
     println!();
     println!("| endpoints registered | publish/s | all runs | CPU µs/publish | load (1 min) |");
@@ -513,10 +519,11 @@ fn scenario_9(k: &Knobs, rows: &mut Vec<Row>) {
     );
     println!();
     println!(
-        "One endpoint per customer, customers separated by {CUSTOMERS_BY}; one event to each \
+        "One endpoint per customer, customers separated by {}; one event to each \
          from 8 threads; the receiver runs in the same process (its threads: one per open \
          connection plus one, counted in \"threads\" and shown apart). Idle CPU over {:.1} s \
          windows. {} repetition(s), medians.",
+        customers_by(),
         k.idle_window.as_secs_f64(),
         k.reps
     );
