@@ -1,7 +1,7 @@
 //! The benchmark scenarios of hookbus, in one run:
 //!
 //! ```text
-//! cargo bench --bench scenarios                           # everything, ~13 min on 2 cores
+//! cargo bench --bench scenarios                           # everything, ~30 min on 2 cores
 //! HOOKBUS_BENCH_SMOKE=1 cargo bench --bench scenarios     # seconds, for CI
 //! HOOKBUS_BENCH_SCENARIOS=2,3 cargo bench --bench scenarios
 //! ```
