@@ -1,7 +1,7 @@
 //! The benchmark scenarios of hookbus, in one run:
 //!
 //! ```text
-//! cargo bench --bench scenarios                           # everything, ~13 min on 2 cores
+//! cargo bench --bench scenarios                           # everything, ~30 min on 2 cores
 //! HOOKBUS_BENCH_SMOKE=1 cargo bench --bench scenarios     # seconds, for CI
 //! HOOKBUS_BENCH_SCENARIOS=2,3 cargo bench --bench scenarios
 //! ```
@@ -14,11 +14,23 @@
 //! 4. recovery of a database of pending deliveries (`scenarios/recovery.rs`);
 //! 5. many endpoints: threads, memory, idle CPU (`scenarios/scale.rs`);
 //! 6. a hand-written SQLite outbox with polling senders doing the jobs of 2
-//!    and 3 (`scenarios/peer.rs`).
+//!    and 3 (`scenarios/peer.rs`);
+//! 7. a backlog of a million deliveries for one paused endpoint: memory
+//!    while publishing, reopening and draining (`scenarios/backlog.rs`);
+//! 8. 100,000 endpoints registered, nothing pending: open, memory,
+//!    threads, idle CPU (`scenarios/fleet.rs`);
+//! 9. one event to each of 10,000 customers, then idle: threads and memory
+//!    (`scenarios/fleet.rs`);
+//! 10. publishing to one customer with 100,000 endpoints registered,
+//!     against 10 (`scenarios/fleet.rs`);
+//! 11. hung endpoints next to a healthy one (`scenarios/hung.rs`).
+//!
+//! How scenarios 8 to 10 give endpoints and events to customers is in
+//! `scenarios/api.rs`.
 //!
 //! Each scenario prints its table; a summary table with the ratios to the
 //! baselines measured in the same run closes the output. Knobs for scenarios
-//! 2 to 6 (sizes, rates, which scenarios and systems) are listed in
+//! 2 to 11 (sizes, rates, which scenarios and systems) are listed in
 //! `scenarios/harness.rs`; `HOOKBUS_BENCH_REPS` and `HOOKBUS_BENCH_DIR` apply
 //! to all.
 //!
@@ -74,10 +86,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hookbus::{Bus, EndpointConfig, Event};
 use rusqlite::{params, Connection, TransactionBehavior};
 
+#[path = "scenarios/api.rs"]
+mod api;
+#[path = "scenarios/backlog.rs"]
+mod backlog;
 #[path = "scenarios/delivery.rs"]
 mod delivery;
+#[path = "scenarios/fleet.rs"]
+mod fleet;
 #[path = "scenarios/harness.rs"]
 mod harness;
+#[path = "scenarios/hung.rs"]
+mod hung;
 #[path = "scenarios/peer.rs"]
 mod peer;
 #[path = "scenarios/recovery.rs"]
@@ -771,6 +791,13 @@ fn main() {
     if knobs.runs(5) {
         scale::scenario_5(&knobs, &mut rows);
     }
+    if knobs.runs(7) {
+        backlog::scenario_7(&knobs, &mut rows);
+    }
+    fleet::scenarios_8_to_10(&knobs, &mut rows);
+    if knobs.runs(11) {
+        hung::scenario_11(&knobs, &mut rows);
+    }
     harness::print_summary(&rows);
     println!(
         "total bench time: {:.1} s; load average before: {load_before}, after: {}",
@@ -779,8 +806,9 @@ fn main() {
     );
 }
 
-/// The measurement processes of scenarios 2 to 5: `s2:SYSTEM:CASE`,
-/// `s3:SYSTEM:RATE`, `s4:TASK`, `s5:SIZE` (indices into the knobs' lists).
+/// The measurement processes of scenarios 2 to 11: `s2:SYSTEM:CASE`,
+/// `s3:SYSTEM:RATE`, `s4:TASK`, `s5:SIZE` (indices into the knobs' lists),
+/// `s7:TASK`, `fleet:TASK…` (8 to 10), `s11:HUNG` (a count).
 fn run_task(task: &str, knobs: &harness::Knobs) {
     let parts: Vec<&str> = task.split(':').collect();
     let index = |i: usize| -> usize {
@@ -797,6 +825,9 @@ fn run_task(task: &str, knobs: &harness::Knobs) {
         "s3" => delivery::run_s3(parts[1], knobs.rates[index(2)], knobs),
         "s4" => recovery::run(parts[1], knobs),
         "s5" => scale::run(knobs.scale[index(1)], knobs),
+        "s7" => backlog::run(parts[1], knobs),
+        "fleet" => fleet::run(&task["fleet:".len()..], knobs),
+        "s11" => hung::run(index(1), knobs),
         _ => panic!("unknown task {task}"),
     };
     harness::emit(&res);

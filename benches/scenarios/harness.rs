@@ -16,10 +16,10 @@ pub const TASK_VAR: &str = "HOOKBUS_BENCH_TASK";
 /// processes read the same environment, so only the task name is passed.
 pub struct Knobs {
     pub reps: usize,
-    /// `HOOKBUS_BENCH_SCENARIOS`: which scenarios run (1 to 6). Default all.
+    /// `HOOKBUS_BENCH_SCENARIOS`: which scenarios run (1 to 11). Default all.
     pub scenarios: Vec<u32>,
-    /// `HOOKBUS_BENCH_ONLY`: systems to run (hookbus, plain, peer, recv,
-    /// sled; scenario 1's raw, naive, sqlite). Default all.
+    /// `HOOKBUS_BENCH_ONLY`: systems to run (hookbus, plain, fair, plain0,
+    /// peer, recv, sled; scenario 1's raw, naive, sqlite). Default all.
     pub only: Option<Vec<String>>,
     /// `HOOKBUS_BENCH_CONCURRENCY`: sender threads for one endpoint
     /// (scenarios 2, 3, 4), and the baseline's threads. Default 4.
@@ -53,6 +53,31 @@ pub struct Knobs {
     /// `HOOKBUS_BENCH_PEER_SYNC=full`: the peer's INSERTs use
     /// `synchronous=FULL` instead of NORMAL.
     pub peer_full_sync: bool,
+    /// `HOOKBUS_BENCH_BIG_BACKLOG`: deliveries queued for one paused
+    /// endpoint in scenario 7. Default 1,000,000.
+    pub big_backlog: usize,
+    /// `HOOKBUS_BENCH_BIG_DRAIN`: how many of them scenario 7 waits to see
+    /// delivered while it samples memory. Default: all of them.
+    pub big_drain: usize,
+    /// `HOOKBUS_BENCH_TENANTS` × `HOOKBUS_BENCH_PER_TENANT`: the endpoints
+    /// of scenarios 8 and 10. Default 10,000 × 10.
+    pub tenants: usize,
+    pub per_tenant: usize,
+    /// `HOOKBUS_BENCH_CUSTOMERS`: scenario 9's customers, one endpoint
+    /// each. Default 10,000.
+    pub customers: usize,
+    /// `HOOKBUS_BENCH_HUNG`: hung endpoint counts of scenario 11. Default
+    /// 50, 1000.
+    pub hung: Vec<usize>,
+    /// `HOOKBUS_BENCH_HEALTHY`: the healthy endpoint's backlog in scenario
+    /// 11, the window its rate is measured over. Default 20,000.
+    pub healthy: usize,
+    /// `HOOKBUS_BENCH_SECS`: how long scenario 10 publishes per
+    /// measurement. Default 2.5 s.
+    pub publish_secs: f64,
+    /// Scenario 9's `sender_idle_timeout`: the library's default, or
+    /// `HOOKBUS_BENCH_IDLE_TIMEOUT_S` if set (0.5 s in smoke mode).
+    pub customers_idle_timeout: Option<Duration>,
     pub dir: Option<PathBuf>,
 }
 
@@ -85,7 +110,7 @@ impl Knobs {
         };
         Knobs {
             reps,
-            scenarios: env_numbers("HOOKBUS_BENCH_SCENARIOS").unwrap_or(vec![1, 2, 3, 4, 5, 6]),
+            scenarios: env_numbers("HOOKBUS_BENCH_SCENARIOS").unwrap_or((1..=11).collect()),
             only: crate::env_list("HOOKBUS_BENCH_ONLY"),
             concurrency: pick("HOOKBUS_BENCH_CONCURRENCY", 4, 4),
             backlog: pick("HOOKBUS_BENCH_BACKLOG", 50_000, 400),
@@ -116,6 +141,21 @@ impl Knobs {
             ),
             peer_full_sync: std::env::var("HOOKBUS_BENCH_PEER_SYNC")
                 .is_ok_and(|v| v.trim().eq_ignore_ascii_case("full")),
+            big_backlog: pick("HOOKBUS_BENCH_BIG_BACKLOG", 1_000_000, 3000),
+            big_drain: env_usize("HOOKBUS_BENCH_BIG_DRAIN").unwrap_or(usize::MAX),
+            tenants: pick("HOOKBUS_BENCH_TENANTS", 10_000, 20),
+            per_tenant: pick("HOOKBUS_BENCH_PER_TENANT", 10, 3),
+            customers: pick("HOOKBUS_BENCH_CUSTOMERS", 10_000, 30),
+            hung: env_numbers("HOOKBUS_BENCH_HUNG").unwrap_or(if smoke {
+                vec![3, 70]
+            } else {
+                vec![50, 1000]
+            }),
+            healthy: pick("HOOKBUS_BENCH_HEALTHY", 20_000, 200),
+            customers_idle_timeout: env_f64("HOOKBUS_BENCH_IDLE_TIMEOUT_S")
+                .or(smoke.then_some(0.5))
+                .map(Duration::from_secs_f64),
+            publish_secs: env_f64("HOOKBUS_BENCH_SECS").unwrap_or(if smoke { 0.3 } else { 2.5 }),
             dir,
         }
     }
@@ -302,4 +342,104 @@ pub fn print_summary(rows: &[Row]) {
         );
     }
     println!();
+}
+
+// ----- sampling a process while it works -----
+
+/// Samples the process's resident memory and thread count on a thread of
+/// its own (counted in the thread numbers: one), keeping the highest of
+/// each; optionally also counts threads whose name starts with a prefix
+/// (reading every thread's name, so only every fifth sample).
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<(f64, f64, f64)>>,
+}
+
+impl Sampler {
+    pub fn start(every: Duration, named: Option<&'static str>) -> Sampler {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("bench-sampler".into())
+            .spawn(move || {
+                let (mut rss, mut threads, mut senders) = (0f64, 0f64, 0f64);
+                let mut n = 0u64;
+                loop {
+                    let last = flag.load(Ordering::Relaxed);
+                    rss = rss.max(rss_mib());
+                    threads = threads.max(threads_now());
+                    if let Some(prefix) = named {
+                        if n % 5 == 0 || last {
+                            senders = senders.max(threads_named(prefix) as f64);
+                        }
+                    }
+                    n += 1;
+                    if last {
+                        return (rss, threads, senders);
+                    }
+                    std::thread::sleep(every);
+                }
+            })
+            .expect("spawn the sampler");
+        Sampler {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops sampling: (highest RSS MiB, most threads, most named threads).
+    pub fn finish(mut self) -> (f64, f64, f64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or((f64::NAN, f64::NAN, f64::NAN))
+    }
+}
+
+/// Threads of this process whose name starts with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Share of one core used by the whole process over `window`, in %
+/// (utime + stime from `/proc/self/stat`, in ticks of 10 ms).
+pub fn cpu_percent_over(window: Duration) -> f64 {
+    let a = crate::process_cpu_secs();
+    let t = std::time::Instant::now();
+    std::thread::sleep(window);
+    let b = crate::process_cpu_secs();
+    a.zip(b).map_or(f64::NAN, |(a, b)| {
+        (b - a) / t.elapsed().as_secs_f64() * 100.0
+    })
+}
+
+/// Copies a directory tree (a built database, for a measurement to use up).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create a copy");
+    for entry in std::fs::read_dir(from).expect("read the built directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// A yes/NO/- cell for a target.
+pub fn check(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "-",
+    }
 }

@@ -174,19 +174,6 @@ fn sled_scan(dir: &Path) -> Res {
     res
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create a copy");
-    for entry in fs::read_dir(from).expect("read the built directory") {
-        let entry = entry.expect("a directory entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy a file");
-        }
-    }
-}
-
 pub fn scenario_4(k: &Knobs, rows: &mut Vec<Row>) {
     if !k.wants("hookbus") && !k.wants("sled") {
         return;
@@ -208,7 +195,7 @@ pub fn scenario_4(k: &Knobs, rows: &mut Vec<Row>) {
                 continue;
             }
             let copy = k.temp_dir();
-            copy_dir(built.path(), copy.path());
+            harness::copy_dir(built.path(), copy.path());
             let r = harness::run_task(
                 &format!("s4:{sys}"),
                 &[(DIR_VAR, copy.path().display().to_string())],

@@ -28,28 +28,6 @@ use hookbus::{Bus, EndpointConfig, Event};
 use super::harness::{self, Knobs, Res, Row};
 use super::wire::{event_payload, Receiver, SECRET};
 
-/// Threads of this process whose name starts with `prefix`.
-fn threads_named(prefix: &str) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with(prefix))
-        .count()
-}
-
-/// Share of one core used by the whole process over `window`, in %.
-fn cpu_percent_over(window: Duration) -> f64 {
-    let a = crate::process_cpu_secs();
-    let t = Instant::now();
-    thread::sleep(window);
-    let b = crate::process_cpu_secs();
-    a.zip(b).map_or(f64::NAN, |(a, b)| {
-        (b - a) / t.elapsed().as_secs_f64() * 100.0
-    })
-}
-
 pub fn run(n: usize, k: &Knobs) -> Res {
     let dir = k.temp_dir();
     let recv = Receiver::start(false);
@@ -128,22 +106,31 @@ pub fn run(n: usize, k: &Knobs) -> Res {
     res.insert("threads_after".into(), after);
     let peak = (peak.load(Ordering::Relaxed) as f64).max(after);
     res.insert("threads_peak".into(), peak);
-    res.insert("senders_after".into(), threads_named("hookbus-send") as f64);
+    res.insert(
+        "senders_after".into(),
+        harness::threads_named("hookbus-send") as f64,
+    );
     res.insert("rss_after".into(), harness::rss_mib());
-    res.insert("cpu_idle_waiting".into(), cpu_percent_over(k.idle_window));
+    res.insert(
+        "cpu_idle_waiting".into(),
+        harness::cpu_percent_over(k.idle_window),
+    );
 
     // Once the sender threads have timed out.
     // Polled every 100 ms: reading thousands of thread names costs CPU.
     let t = Instant::now();
-    while threads_named("hookbus-send") > 0
+    while harness::threads_named("hookbus-send") > 0
         && t.elapsed() < k.idle_timeout + Duration::from_secs(30)
     {
         thread::sleep(Duration::from_millis(100));
     }
     res.insert("senders_exit_s".into(), t.elapsed().as_secs_f64());
     res.insert("threads_idle".into(), harness::threads_now());
-    res.insert("senders_idle".into(), threads_named("hookbus-send") as f64);
-    res.insert("cpu_idle".into(), cpu_percent_over(k.idle_window));
+    res.insert(
+        "senders_idle".into(),
+        harness::threads_named("hookbus-send") as f64,
+    );
+    res.insert("cpu_idle".into(), harness::cpu_percent_over(k.idle_window));
     res.insert("rss_idle".into(), harness::rss_mib());
     res.insert("rss".into(), crate::peak_rss_mib().unwrap_or(f64::NAN));
     let delivered = bus.stats().delivered;

@@ -70,30 +70,59 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
+/// How a plain loop bounds its requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Timeouts {
+    /// hookbus's settings: a 15 s global timeout, 5 s to connect. With a
+    /// global (or per-call, or resolve) timeout set, ureq 3.5's default
+    /// resolver looks the host up on a new thread for every request, even
+    /// an IP literal, even on a pooled connection.
+    Global,
+    /// Every phase bounded on its own (connect 5 s; sending the request,
+    /// the body, awaiting the answer and reading it, 15 s each), and no
+    /// global, per-call or resolve timeout: the lookup of an IP literal has
+    /// no deadline, so ureq resolves it on the calling thread and spawns
+    /// nothing. The fastest bounded loop ureq allows: the fair baseline.
+    PerPhase,
+    /// None at all (ureq's defaults): unbounded, for reference.
+    Off,
+}
+
 /// Signs and POSTs one body the way hookbus does (Standard Webhooks headers,
 /// 15 s timeout, at most 4 KiB of the answer read). `true` on a 2xx.
 pub fn post(agent: &ureq::Agent, url: &str, id: &str, body: &[u8]) -> bool {
-    post_with(agent, url, id, body, true)
+    post_with(agent, url, id, body, Timeouts::Global)
 }
 
-/// [`post`], optionally without the per-request timeouts. With a timeout,
-/// ureq 3.5 resolves the host on a new thread for every request (even an IP
-/// literal, even on a pooled connection), so leaving them out shows what
-/// that thread costs.
-pub fn post_with(agent: &ureq::Agent, url: &str, id: &str, body: &[u8], timeouts: bool) -> bool {
+/// [`post`] with the timeouts set as `timeouts` says.
+pub fn post_with(
+    agent: &ureq::Agent,
+    url: &str,
+    id: &str,
+    body: &[u8],
+    timeouts: Timeouts,
+) -> bool {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let signature = hookbus::signing::sign_standard(SECRET, id, ts, body).expect("sign");
     let request = agent.post(url);
-    let request = if timeouts {
-        request
+    let phase = Some(Duration::from_secs(15));
+    let request = match timeouts {
+        Timeouts::Global => request
             .config()
-            .timeout_global(Some(Duration::from_secs(15)))
+            .timeout_global(phase)
             .timeout_connect(Some(Duration::from_secs(5)))
-            .build()
-    } else {
-        request
+            .build(),
+        Timeouts::PerPhase => request
+            .config()
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_send_request(phase)
+            .timeout_send_body(phase)
+            .timeout_recv_response(phase)
+            .timeout_recv_body(phase)
+            .build(),
+        Timeouts::Off => request,
     };
     let sent = request
         .header("content-type", "application/json")
