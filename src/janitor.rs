@@ -85,7 +85,7 @@ fn run(engine: &Arc<Engine>, stop: &(Mutex<bool>, Condvar)) {
                 return;
             }
         }
-        if let Err(e) = checkpoint(engine) {
+        if let Err(e) = checkpoint(engine, Round::Periodic) {
             tracing::error!(error = %e, "janitor: moving the queue checkpoint failed");
         }
         if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
@@ -98,32 +98,53 @@ fn run(engine: &Arc<Engine>, stop: &(Mutex<bool>, Condvar)) {
     }
 }
 
+/// How far a checkpoint round goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// The janitor's periodic round: keys only for deliveries that have
+    /// waited [`MATERIALIZE_AFTER`], a bounded number per lane.
+    Periodic,
+    /// The last round, at shutdown: every queued delivery gets its key, so
+    /// that the next open reads no event twice.
+    Final,
+}
+
 /// Moves the queue checkpoint as far as it may go.
-pub(crate) fn checkpoint(engine: &Engine) -> Result<()> {
+pub(crate) fn checkpoint(engine: &Engine, round: Round) -> Result<()> {
     let store = &engine.runtime.store;
-    let before = now_ms().saturating_sub(time::duration_ms(MATERIALIZE_AFTER));
-    let lanes: Vec<_> = engine.lanes.read().values().cloned().collect();
+    let (before, per_lane) = match round {
+        Round::Periodic => (
+            now_ms().saturating_sub(time::duration_ms(MATERIALIZE_AFTER)),
+            MATERIALIZE_PER_ROUND,
+        ),
+        Round::Final => (u64::MAX, usize::MAX),
+    };
+    // A lane holding nothing needs no look (and no lock): with 100,000
+    // endpoints that is nearly all of them.
+    let lanes: Vec<_> = engine
+        .lanes
+        .read()
+        .values()
+        .filter(|l| !l.holds_nothing())
+        .cloned()
+        .collect();
+    let queued_key = |lane: &crate::delivery::Lane, event: EventId, due| {
+        let mut rec = DeliveryRecord::implied(event.timestamp_ms());
+        rec.state = crate::store::records::DeliveryState::Waiting {
+            next_attempt: 1,
+            due_ms: due,
+        };
+        store.put_pending(lane.id, event, &rec)
+    };
     let mut wrote = 0;
     for lane in &lanes {
-        wrote += lane.materialize_older_than(before, MATERIALIZE_PER_ROUND, |event, due| {
+        wrote += lane.materialize_older_than(before, per_lane, |event, due| {
             if store.has_delivery_key(lane.id, event)? {
                 return Ok(());
             }
-            let mut rec = DeliveryRecord::implied(event.timestamp_ms());
-            rec.state = crate::store::records::DeliveryState::Waiting {
-                next_attempt: 1,
-                due_ms: due,
-            };
-            store.put_pending(lane.id, event, &rec)
+            queued_key(lane, event, due)
         })?;
-        wrote += lane.spill_over_window(|event, due| {
-            let mut rec = DeliveryRecord::implied(event.timestamp_ms());
-            rec.state = crate::store::records::DeliveryState::Waiting {
-                next_attempt: 1,
-                due_ms: due,
-            };
-            store.put_pending(lane.id, event, &rec)
-        })?;
+        wrote += lane.spill_over_window(|event, due| queued_key(lane, event, due))?;
     }
     if wrote > 0 {
         // The keys must be durable before a checkpoint that relies on them.
@@ -131,10 +152,14 @@ pub(crate) fn checkpoint(engine: &Engine) -> Result<()> {
     }
     // Under the id generator's lock no publish can reserve a delivery, so
     // the oldest implied delivery of every lane is known exactly.
+    // A lane counts what it holds under its lock, and a publish reserves
+    // its deliveries under the id lock held here: a lane that holds
+    // nothing now has no implied delivery.
     let checkpoint = engine.runtime.ids.with_last(|last| {
         let lanes = engine.lanes.read();
         lanes
             .values()
+            .filter(|l| !l.holds_nothing())
             .filter_map(|l| l.oldest_implied())
             .min()
             .unwrap_or(EventId::from_u128(last.saturating_add(1)))

@@ -522,7 +522,7 @@ impl Inner {
         // their subscribers; then every `notices()` loop ends.
         self.engine.runtime.notices.close();
         // A last checkpoint makes the next open quick.
-        if let Err(e) = janitor::checkpoint(&self.engine) {
+        if let Err(e) = janitor::checkpoint(&self.engine, janitor::Round::Final) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");
         }
         self.engine.runtime.store.flush()?;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -171,6 +171,10 @@ pub(crate) struct Lane {
     /// What was last written of it.
     stored_health: Mutex<EndpointStateRecord>,
     pub(crate) counters: Counters,
+    /// Deliveries queued (in memory or spilled) or in flight, closed or
+    /// not: lets the janitor pass over the lanes with nothing to do
+    /// without taking their locks.
+    held: AtomicUsize,
 }
 
 impl Lane {
@@ -191,6 +195,7 @@ impl Lane {
             stored_health: Mutex::new(health.clone()),
             health: Mutex::new(health),
             counters: Counters::new(id, per_endpoint_metrics),
+            held: AtomicUsize::new(0),
         })
     }
 
@@ -265,6 +270,17 @@ impl Lane {
     fn report(&self, st: &LaneState) {
         let (queued, in_flight) = st.gauged();
         self.counters.depth(queued, in_flight);
+        self.held.store(
+            st.in_memory() + st.spilled + st.in_flight.len(),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Whether the lane holds no delivery at all, queued or in flight.
+    /// Read without the lane's lock: a delivery being added concurrently
+    /// may not show yet (the janitor catches it on its next round).
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.held.load(Ordering::SeqCst) == 0
     }
 
     /// The publish is durable: the delivery may go.
