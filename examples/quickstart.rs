@@ -20,7 +20,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use hookbus::signing::{verify_standard, DEFAULT_TOLERANCE};
+use hookbus::signing::DEFAULT_TOLERANCE;
+use hookbus::verify::verify_standard;
 use hookbus::{Bus, DeliveryStatus, EndpointConfig, Event, EventId, Secret};
 use serde_json::json;
 

@@ -20,9 +20,6 @@ mod secret;
 
 pub use scheme::Signing;
 pub use secret::Secret;
-// Kept here so that `hookbus::signing::verify_standard` stays where hosts
-// import it from; nothing in this module uses `verify`.
-pub use crate::verify::verify_standard;
 
 /// Why a delivery did not verify, or why a host's secret cannot sign.
 /// Also exported as [`crate::verify::VerifyError`].
@@ -193,6 +190,8 @@ pub fn sign_standard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The test vectors are checked both ways: signed here, verified there.
+    use crate::verify::verify_standard;
     use std::time::{SystemTime, UNIX_EPOCH};
 
     const V1: (&str, &str, u64, &str, &str) = (

@@ -7,7 +7,8 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{fast_bus, Receiver, Reply, WAIT};
-use hookbus::signing::{verify_standard, VerifyError, DEFAULT_TOLERANCE};
+use hookbus::signing::{VerifyError, DEFAULT_TOLERANCE};
+use hookbus::verify::verify_standard;
 use hookbus::{EndpointConfig, Event, Secret};
 use serde_json::json;
 
