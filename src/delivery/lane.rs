@@ -515,7 +515,12 @@ impl Lane {
     /// the head runs low.
     fn refill(&self, shared: &Arc<Shared>, st: &mut LaneState) {
         let Some(lo) = st.spill_from else { return };
-        if st.pending.len() >= LANE_WINDOW / 4 {
+        // A head whose every delivery waits for a later retry must not
+        // hold back stored ones that may be due now (an unordered lane
+        // takes any due one), as long as there is room in the window.
+        let head_waits =
+            !self.route.read().ordered && st.by_due.first().is_none_or(|(due, _)| *due > now_ms());
+        if st.pending.len() >= LANE_WINDOW / 4 && !(head_waits && st.pending.len() < LANE_WINDOW) {
             return;
         }
         let window = {
