@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, fast_bus, Receiver, Reply};
+use common::{fast_bus, Receiver, Reply};
 use hookbus::{Bus, DeliveryStatus, EndpointConfig, Error, Event, EventId, Secret};
 use serde_json::json;
 
@@ -115,11 +115,16 @@ fn matrix_child_entry() {
                 bus.recover(ep, std::time::UNIX_EPOCH).unwrap();
             }
             3 => {
+                // Changes what the lanes schedule by (concurrency) and how
+                // they send (timeout) while deliveries are in flight. (Not
+                // a header: `header` appends, and a header per update
+                // would pile up past what the receiver parses.)
                 let current = bus.endpoint(ep).unwrap();
                 let cfg = current
                     .config()
                     .clone()
-                    .header("x-round", round.to_string());
+                    .concurrency(1 + (round / 6 % 4) as u32)
+                    .timeout(Duration::from_millis(2_000 + round % 500));
                 bus.update_endpoint(ep, cfg).unwrap();
             }
             4 => {
@@ -248,20 +253,49 @@ fn operations_survive_sigkill() {
         bus.resume_endpoint(ep.id()).unwrap();
     }
     let endpoints = bus.endpoints(None, usize::MAX).items;
-    eventually(
-        Duration::from_secs(90),
-        "every acknowledged event delivered everywhere",
-        || {
-            h.acked.keys().all(|id| {
-                endpoints.iter().all(|ep| {
-                    matches!(
-                        bus.delivery(ep.id(), *id).unwrap().map(|d| d.status),
-                        Some(DeliveryStatus::Delivered { .. })
-                    )
-                })
-            })
-        },
-    );
+    let undelivered = || {
+        let mut left = Vec::new();
+        for id in h.acked.keys() {
+            for ep in &endpoints {
+                let status = bus.delivery(ep.id(), *id).unwrap().map(|d| d.status);
+                if !matches!(status, Some(DeliveryStatus::Delivered { .. })) {
+                    let log: Vec<String> = bus
+                        .attempts(*id)
+                        .unwrap()
+                        .into_iter()
+                        .filter(|a| a.endpoint == ep.id())
+                        .map(|a| {
+                            format!(
+                                "#{} {:?} {:?} {:?}",
+                                a.number, a.status, a.error, a.error_message
+                            )
+                        })
+                        .collect();
+                    left.push(format!("{id} to {}: {status:?} {log:?}", ep.name()));
+                }
+            }
+        }
+        left
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = undelivered();
+        if left.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let depths: Vec<_> = endpoints
+                .iter()
+                .map(|ep| (ep.name().to_string(), bus.queue_depth(ep.id())))
+                .collect();
+            panic!(
+                "{} acknowledged deliveries not delivered after 90 s (queue depths {depths:?}); first ones: {:#?}",
+                left.len(),
+                &left[..left.len().min(10)]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let requests = rx.requests();
     let mut per_pair: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
