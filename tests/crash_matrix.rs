@@ -9,7 +9,9 @@
 //! (1,024) and the janitor has moved the newest of it to storage; then it
 //! is resumed and drains (reading the backlog back in windows) until it is
 //! paused again, so kills land while a spilled backlog grows, sits and
-//! drains, and opens read it back one window at a time.
+//! drains, and opens read it back one window at a time. Its first backlog
+//! is published by the parent before the first round and moved to storage
+//! by that bus's shutdown, so every run, however short, has one.
 //! After the last round the parent reopens the bus and checks:
 //!
 //! - every acknowledged event reached every endpoint of its tenant at
