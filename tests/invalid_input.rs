@@ -186,6 +186,33 @@ fn a_shut_down_bus_refuses_work() {
 }
 
 #[test]
+fn a_first_open_cut_short_is_not_a_foreign_directory() {
+    // A kill while sled created its files leaves some of them and no
+    // `conf`: the next open must go on, not refuse the directory forever.
+    for leftovers in [&["db"][..], &["blobs"][..], &["db", "blobs"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        for name in leftovers {
+            if *name == "blobs" {
+                std::fs::create_dir(dir.path().join(name)).unwrap();
+            } else {
+                std::fs::write(dir.path().join(name), b"").unwrap();
+            }
+        }
+        let bus = Bus::open(dir.path())
+            .unwrap_or_else(|e| panic!("{leftovers:?} left by a cut-short open: {e}"));
+        bus.shutdown().unwrap();
+    }
+    // Anything else beside them is still someone else's.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db"), b"").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    assert!(matches!(
+        Bus::open(dir.path()),
+        Err(Error::ForeignDirectory(_))
+    ));
+}
+
+#[test]
 fn foreign_and_damaged_directories_are_typed_errors() {
     // A directory holding someone else's files.
     let dir = tempfile::tempdir().unwrap();

@@ -18,12 +18,19 @@ impl Bus {
     /// the event). Durable before it returns, like a publish.
     ///
     /// Fails with [`Error::DeliveryInProgress`] if the delivery is still
-    /// queued or being attempted.
+    /// queued or being attempted, and with [`Error::EventNotFound`] if the
+    /// event is unknown or was published to another tenant than the
+    /// endpoint's.
     pub fn resend(&self, event: EventId, endpoint: EndpointId) -> Result<()> {
         self.check_open()?;
         let lane = self.lane(endpoint)?;
         let store = &self.inner.engine.runtime.store;
-        let Some(stored_event) = store.event(event)? else {
+        // Another tenant's event is unknown here, as in every per-tenant
+        // view: a resend never crosses tenants.
+        let Some(stored_event) = store
+            .event(event)?
+            .filter(|e| self.of_tenant_of(endpoint, e))
+        else {
             return Err(Error::EventNotFound(event));
         };
         let _one_at_a_time = self.inner.manual.lock();
@@ -116,6 +123,19 @@ impl Bus {
         // never stored.
         let id = engine.runtime.ids.next();
         Ok(delivery::test_send(engine, &lane, id, &record))
+    }
+}
+
+impl Bus {
+    /// Whether `event` was published to `endpoint`'s tenant.
+    fn of_tenant_of(&self, endpoint: EndpointId, event: &EventRecord) -> bool {
+        self.inner.registry.read().get(&endpoint).is_some_and(|r| {
+            let tenant = r.endpoint.tenant();
+            match &event.tenant {
+                Some(key) => tenant.as_str() == key,
+                None => tenant.is_default(),
+            }
+        })
     }
 }
 

@@ -491,12 +491,16 @@ impl Lane {
             if out.is_empty() {
                 return Ok(wrote);
             }
-            let mut lowest = st.spill_from;
+            // Every key first: should a write fail, nothing has left
+            // memory yet and the lane stays as it was.
             for (event, slot) in &out {
                 if slot.implied {
                     write(*event, slot.due)?;
                     wrote += 1;
                 }
+            }
+            let mut lowest = st.spill_from;
+            for (event, _) in &out {
                 st.remove(*event);
                 st.spilled += 1;
                 lowest = Some(lowest.map_or(*event, |l| l.min(*event)));
@@ -531,7 +535,12 @@ impl Lane {
     /// the head runs low.
     fn refill(&self, engine: &Arc<Engine>, st: &mut LaneState) {
         let Some(lo) = st.spill_from else { return };
-        if st.pending.len() >= LANE_WINDOW / 4 {
+        // A head whose every delivery waits for a later retry must not
+        // hold back stored ones that may be due now (an unordered lane
+        // takes any due one), as long as there is room in the window.
+        let head_waits = !self.route.read().settings.ordered
+            && st.by_due.first().is_none_or(|(due, _)| *due > now_ms());
+        if st.pending.len() >= LANE_WINDOW / 4 && !(head_waits && st.pending.len() < LANE_WINDOW) {
             return;
         }
         let window = {

@@ -246,8 +246,19 @@ fn worker(engine: Arc<Engine>) {
     // release the database).
     let engine = engine;
     while let Some(turn) = pool.take() {
-        turn.lane.run_one(&engine);
-        pool.done(&turn);
+        // Done even if the turn unwinds (a panic outside the attempt's own
+        // catch), so the unproven share never leaks.
+        let turn = TurnGuard(&pool, turn);
+        turn.1.lane.run_one(&engine);
+    }
+}
+
+/// Hands a turn back to the pool when dropped.
+struct TurnGuard<'a>(&'a Pool, Turn);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.done(&self.1);
     }
 }
 

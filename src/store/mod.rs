@@ -699,13 +699,23 @@ fn check_directory(path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let mut entries = fs::read_dir(path).map_err(io("reading the database directory"))?;
-    let empty = entries.next().is_none();
-    if !empty && !path.join("conf").is_file() {
-        return Err(Error::ForeignDirectory(format!(
-            "{} holds other files and no database",
-            path.display()
-        )));
+    if path.join("conf").is_file() {
+        return Ok(());
+    }
+    // No `conf` yet: an empty directory, or one whose database creation
+    // was cut short (a kill while sled created its files) — both fine. A
+    // directory holding anything else is someone else's.
+    for entry in fs::read_dir(path).map_err(io("reading the database directory"))? {
+        let entry = entry.map_err(io("reading the database directory"))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let sled_own = matches!(name.as_ref(), "db" | "blobs") || name.starts_with("snap.");
+        if !sled_own {
+            return Err(Error::ForeignDirectory(format!(
+                "{} holds other files and no database",
+                path.display()
+            )));
+        }
     }
     Ok(())
 }
