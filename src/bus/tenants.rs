@@ -23,15 +23,19 @@ use crate::time;
 const CANCEL_BATCH: usize = 4096;
 
 impl Bus {
-    /// The endpoints of a tenant, in id order. Empty for a tenant with none.
-    pub fn tenant_endpoints(&self, tenant: &TenantId) -> Vec<Endpoint> {
-        let ids: Vec<EndpointId> = self
-            .inner
+    /// The ids of a tenant's endpoints now, in id order.
+    fn endpoint_ids_of(&self, tenant: &TenantId) -> Vec<EndpointId> {
+        self.inner
             .routing
             .read()
             .endpoints_of(tenant.as_str())
             .map(|(id, _)| id)
-            .collect();
+            .collect()
+    }
+
+    /// The endpoints of a tenant, in id order. Empty for a tenant with none.
+    pub fn tenant_endpoints(&self, tenant: &TenantId) -> Vec<Endpoint> {
+        let ids = self.endpoint_ids_of(tenant);
         ids.into_iter().filter_map(|id| self.endpoint(id)).collect()
     }
 
@@ -207,13 +211,7 @@ impl Bus {
         limit: usize,
     ) -> Result<Page<Delivery>> {
         let limit = limit.max(1);
-        let ids: Vec<EndpointId> = self
-            .inner
-            .routing
-            .read()
-            .endpoints_of(tenant.as_str())
-            .map(|(id, _)| id)
-            .collect();
+        let ids = self.endpoint_ids_of(tenant);
         let oldest_first = filter == DeliveryFilter::Unfinished;
         // The cursor's tie is the endpoint plus one (0: none, as in a
         // cursor of one endpoint's listing).
@@ -276,13 +274,7 @@ impl Bus {
 
     /// [`Bus::endpoint_health`] of each of a tenant's endpoints, in id order.
     pub fn tenant_health(&self, tenant: &TenantId) -> Result<Vec<(EndpointId, EndpointHealth)>> {
-        let ids: Vec<EndpointId> = self
-            .inner
-            .routing
-            .read()
-            .endpoints_of(tenant.as_str())
-            .map(|(id, _)| id)
-            .collect();
+        let ids = self.endpoint_ids_of(tenant);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             // An endpoint deleted meanwhile is left out.
