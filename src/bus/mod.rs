@@ -431,7 +431,9 @@ impl Bus {
     /// Queued and scheduled deliveries stay stored and resume on the next
     /// open. Attempts still running at the timeout finish in the
     /// background, or are made again after the next open if the process
-    /// exits first.
+    /// exits first; until they finish they keep the database open, so
+    /// opening the same directory again in this process meanwhile returns
+    /// [`Error::AlreadyOpen`].
     ///
     /// Every [`notices`](Bus::notices) receiver disconnects: a host's
     /// `for notice in bus.notices()` loop ends, even while other clones of

@@ -348,9 +348,10 @@ impl Lane {
     /// The clock fired for this lane.
     pub(crate) fn on_clock(self: &Arc<Self>, engine: &Arc<Engine>) {
         let mut st = self.state.lock();
-        if st.wake_at.is_some_and(|at| at <= now_ms()) {
-            st.wake_at = None;
-        }
+        // Whatever it was asked for: `poke` asks again for the next moment
+        // the lane needs. (Comparing with the wall clock here could leave
+        // `wake_at` set with no entry behind it if the clock stepped back.)
+        st.wake_at = None;
         self.poke(engine, &mut st);
     }
 
