@@ -15,16 +15,15 @@
 //! Targets (issue 9): RSS ≤ 200 MiB in all three phases, reopen to first
 //! delivery ≤ 2 s.
 
-use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use hookbus::{Bus, EndpointConfig, Event};
+use hookbus::Bus;
 
 use super::harness::{self, Knobs, Res, Row};
-use super::wire::{event_payload, wall_ns, Receiver, SECRET};
+use super::recovery;
+use super::wire::{wall_ns, Receiver};
 
 const DIR_VAR: &str = "HOOKBUS_BENCH_S7_DIR";
 const RSS_TARGET_MIB: f64 = 200.0;
@@ -40,42 +39,11 @@ pub fn run(task: &str, k: &Knobs) -> Res {
 }
 
 fn build(dir: &Path, k: &Knobs) -> Res {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    fs::write(dir.join("port"), port.to_string()).expect("write the port");
-    let bus = Bus::builder(dir.join("db"))
-        .allow_network("127.0.0.1/32")
-        .open()
-        .expect("open the bus");
-    let ep = bus
-        .add_endpoint(
-            EndpointConfig::new("ep0", format!("http://127.0.0.1:{port}/ep/0"))
-                .events(["ev.0"])
-                .secret(SECRET)
-                .concurrency(k.concurrency as u32),
-        )
-        .expect("add the endpoint")
-        .id();
-    bus.pause_endpoint(ep).expect("pause");
+    let (bus, ep) = recovery::paused_endpoint(dir, k);
     let load = harness::load1();
     harness::reset_peak_rss();
     let sampler = harness::Sampler::start(Duration::from_millis(100), None);
-    let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let payload = event_payload(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                while next.fetch_add(1, Ordering::Relaxed) < k.big_backlog {
-                    let event = Event::from_json_bytes("ev.0", payload.clone()).expect("event");
-                    bus.publish(event).expect("publish");
-                }
-            });
-        }
-    });
-    let secs = started.elapsed().as_secs_f64();
+    let secs = recovery::publish_backlog(&bus, k.big_backlog);
     let (_, threads, _) = sampler.finish();
     let mut res = Res::new();
     res.insert("publish_rate".into(), k.big_backlog as f64 / secs);
@@ -98,11 +66,7 @@ fn build(dir: &Path, k: &Knobs) -> Res {
 }
 
 fn reopen(dir: &Path, k: &Knobs) -> Res {
-    let port: u16 = fs::read_to_string(dir.join("port"))
-        .expect("read the port")
-        .trim()
-        .parse()
-        .expect("a port");
+    let port = recovery::stored_port(dir);
     let recv = Receiver::start_on(port, false);
     let total = k.big_backlog as u64;
     let want = total.min(k.big_drain as u64);

@@ -17,9 +17,10 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hookbus::{Bus, EndpointConfig, Event};
+use hookbus::{Bus, EndpointConfig, EndpointId, Event};
 
 use super::harness::{self, Knobs, Res, Row};
 use super::wire::{event_payload, wall_ns, Receiver, SECRET};
@@ -41,8 +42,23 @@ pub fn run(task: &str, k: &Knobs) -> Res {
 }
 
 fn build(dir: &Path, k: &Knobs) -> Res {
-    // A port for the endpoint's URL, free now; the recovering process
-    // listens on it.
+    let (bus, ep) = paused_endpoint(dir, k);
+    let secs = publish_backlog(&bus, k.recovery);
+    assert_eq!(bus.queue_depth(ep).expect("depth"), k.recovery);
+    let mut res = Res::new();
+    res.insert("build_rate".into(), k.recovery as f64 / secs);
+    res.insert(
+        "disk_mib".into(),
+        bus.size_on_disk().expect("size") as f64 / (1 << 20) as f64,
+    );
+    bus.shutdown().expect("shutdown");
+    res
+}
+
+/// A bus in `dir/db` with one paused endpoint (concurrency from the knobs,
+/// subscribed to `ev.0`) at a port, free now, written to `dir/port` for the
+/// process that later listens on it. Scenarios 4 and 7 build on it.
+pub(crate) fn paused_endpoint(dir: &Path, k: &Knobs) -> (Bus, EndpointId) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -55,43 +71,46 @@ fn build(dir: &Path, k: &Knobs) -> Res {
     let ep = bus
         .add_endpoint(
             EndpointConfig::new("ep0", format!("http://127.0.0.1:{port}/ep/0"))
+                .events(["ev.0"])
                 .secret(SECRET)
                 .concurrency(k.concurrency as u32),
         )
         .expect("add the endpoint")
         .id();
     bus.pause_endpoint(ep).expect("pause");
+    (bus, ep)
+}
+
+/// Publishes `count` `ev.0` events of 1 KiB from 8 threads; returns the
+/// seconds it took.
+pub(crate) fn publish_backlog(bus: &Bus, count: usize) -> f64 {
     let started = Instant::now();
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
     let payload = event_payload(0);
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < k.recovery {
+                while next.fetch_add(1, Ordering::Relaxed) < count {
                     let event = Event::from_json_bytes("ev.0", payload.clone()).expect("event");
                     bus.publish(event).expect("publish");
                 }
             });
         }
     });
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(bus.queue_depth(ep).expect("depth"), k.recovery);
-    let mut res = Res::new();
-    res.insert("build_rate".into(), k.recovery as f64 / secs);
-    res.insert(
-        "disk_mib".into(),
-        bus.size_on_disk().expect("size") as f64 / (1 << 20) as f64,
-    );
-    bus.shutdown().expect("shutdown");
-    res
+    started.elapsed().as_secs_f64()
 }
 
-fn recover(dir: &Path, k: &Knobs) -> Res {
-    let port: u16 = fs::read_to_string(dir.join("port"))
+/// The port `paused_endpoint` wrote.
+pub(crate) fn stored_port(dir: &Path) -> u16 {
+    fs::read_to_string(dir.join("port"))
         .expect("read the port")
         .trim()
         .parse()
-        .expect("a port");
+        .expect("a port")
+}
+
+fn recover(dir: &Path, k: &Knobs) -> Res {
+    let port = stored_port(dir);
     let recv = Receiver::start_on(port, false);
     let total = k.recovery as u64;
     harness::reset_peak_rss();
@@ -110,15 +129,9 @@ fn recover(dir: &Path, k: &Knobs) -> Res {
     bus.resume_endpoint(ep).expect("resume");
     let resume_ms = t0.elapsed().as_secs_f64() * 1e3;
     crate::wait_for(Duration::from_secs(60), || {
-        recv.stats
-            .first_ns
-            .load(std::sync::atomic::Ordering::SeqCst)
-            != 0
+        recv.stats.first_ns.load(Ordering::SeqCst) != 0
     });
-    let first_ns = recv
-        .stats
-        .first_ns
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let first_ns = recv.stats.first_ns.load(Ordering::SeqCst);
     crate::wait_for(Duration::from_secs(900), || recv.stats.count() >= total);
     let all_s = t0.elapsed().as_secs_f64();
     crate::wait_for(Duration::from_secs(30), || bus.stats().delivered >= total);
