@@ -186,7 +186,7 @@ impl Bus {
         // First deliveries of events published since the checkpoint, which
         // have no key of their own yet.
         let checkpoint = engine.runtime.store.checkpoint()?;
-        for item in engine.runtime.store.implied_since(checkpoint)? {
+        for item in engine.runtime.store.implied_since(checkpoint, |_| true)? {
             match item {
                 Ok(u) => {
                     // Deliveries to a deleted (or unreadable) endpoint stay

@@ -78,8 +78,13 @@ impl Store {
     }
 
     /// The first deliveries implied by events from `checkpoint` on that
-    /// have no key of their own yet (never attempted), in event order.
-    pub(crate) fn implied_since(&self, checkpoint: EventId) -> Result<Vec<Result<Unfinished>>> {
+    /// have no key of their own yet (never attempted), in event order, to
+    /// the endpoints `wanted` accepts.
+    pub(crate) fn implied_since(
+        &self,
+        checkpoint: EventId,
+        wanted: impl Fn(EndpointId) -> bool,
+    ) -> Result<Vec<Result<Unfinished>>> {
         let mut out = Vec::new();
         for item in self.db.range(keys::event(checkpoint)..).take_while(|r| {
             r.as_ref()
@@ -97,11 +102,8 @@ impl Store {
                     continue;
                 }
             };
-            for &target in &event.targets {
-                let ep = EndpointId(target);
-                if self.db.contains_key(keys::pending(ep, ev)).db()?
-                    || self.db.contains_key(keys::finished(ep, ev)).db()?
-                {
+            for ep in event.targets.iter().map(|&t| EndpointId(t)) {
+                if !wanted(ep) || self.has_delivery_key(ep, ev)? {
                     continue;
                 }
                 out.push(Ok(Unfinished {

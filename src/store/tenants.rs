@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::codec::Record;
-use super::records::{DeliveryRecord, DeliveryState, EventRecord};
+use super::records::{DeliveryRecord, DeliveryState};
 use super::{codec, corrupt_key, decode_opt, keys, Db, Store};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
@@ -230,27 +230,13 @@ impl Store {
         from: EventId,
         endpoints: &BTreeSet<u64>,
     ) -> Result<Vec<(EndpointId, EventId)>> {
-        let mut out = Vec::new();
-        for item in self.db.range(keys::event(from)..).take_while(|r| {
-            r.as_ref()
-                .map_or(true, |(k, _)| k.first() == Some(&keys::EVENT))
-        }) {
-            let (k, v) = item.db()?;
-            let Some(ev) = keys::u128_at(&k, 1).map(EventId::from_u128) else {
-                continue;
-            };
-            // An unreadable event was reported at open; it has no
-            // deliveries that could be sent.
-            let Ok(event) = codec::decode::<EventRecord>("event", &v) else {
-                continue;
-            };
-            for &t in event.targets.iter().filter(|t| endpoints.contains(t)) {
-                let ep = EndpointId(t);
-                if !self.has_delivery_key(ep, ev)? {
-                    out.push((ep, ev));
-                }
-            }
-        }
-        Ok(out)
+        let found = self.implied_since(from, |ep| endpoints.contains(&ep.as_u64()))?;
+        // An unreadable event was reported at open; it has no deliveries
+        // that could be sent.
+        Ok(found
+            .into_iter()
+            .filter_map(|u| u.ok())
+            .map(|u| (u.endpoint, u.event))
+            .collect())
     }
 }
