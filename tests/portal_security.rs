@@ -58,6 +58,10 @@ fn world(dir: &std::path::Path) -> World {
             .unwrap();
         ids.push((a.json["endpoint"]["id"].as_str().unwrap().to_string(), ev));
     }
+    // Both tenants' attempts are logged before any test looks.
+    for (_, ev) in &ids {
+        eventually(WAIT, "an attempt", || !bus.attempts(*ev).unwrap().is_empty());
+    }
     let (globex_endpoint, globex_event) = ids.pop().unwrap();
     let mut attempt = None;
     eventually(WAIT, "globex's attempt", || {
@@ -509,4 +513,88 @@ fn secrets_and_tokens_stay_out_of_lists_and_logs() {
     assert!(!logs.contains(&token), "the logs show the session token");
     assert!(!format!("{portal:?}").contains("key"));
     bus.shutdown().unwrap();
+}
+
+#[test]
+fn urls_from_the_portal_pass_the_same_ssrf_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    // No allow_private_networks: loopback is refused, as in production.
+    let bus = hookbus::Bus::builder(dir.path())
+        .timeout(Duration::from_secs(2))
+        .open()
+        .unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let rx = Receiver::ok();
+    let token = bus
+        .portal_session(&TenantId::new("acme").unwrap(), Duration::from_secs(600))
+        .unwrap()
+        .token;
+    let me = As::Session(&token);
+    let created = call(
+        &portal,
+        me,
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "inside", "url": rx.url("/x")})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json["endpoint"]["id"].as_str().unwrap();
+    let test = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/test"),
+        Some(json!({"event_type": "a.b"})),
+    );
+    assert_eq!(test.status, 200, "{}", test.text());
+    assert_eq!(
+        test.json["attempt"]["error_kind"],
+        "blocked",
+        "{}",
+        test.text()
+    );
+    assert!(
+        rx.requests().is_empty(),
+        "nothing reached the private address"
+    );
+    for url in [
+        "http://user:pw@example.com/",
+        "file:///etc/passwd",
+        "gopher://x.example/",
+    ] {
+        let a = call(
+            &portal,
+            me,
+            "POST",
+            "/endpoints",
+            Some(json!({"name": "x", "url": url})),
+        );
+        assert_eq!((a.status, a.field()), (400, "url"), "{url}: {}", a.text());
+    }
+    bus.shutdown().unwrap();
+}
+
+#[test]
+fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let acme = TenantId::new("acme").unwrap();
+    let get = |path: &str| {
+        let req =
+            common::portal::request("GET", &format!("/portal/api/v1{path}"), None, Vec::new());
+        let resp = w.portal.handle_for_tenant(req, &acme);
+        let status = resp.status().as_u16();
+        (status, String::from_utf8(resp.into_body()).unwrap())
+    };
+    let (status, body) = get("/endpoints");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("acme hook") && !body.contains("globex"),
+        "{body}"
+    );
+    assert_eq!(get(&format!("/endpoints/{}", w.globex_endpoint)).0, 404);
+    assert_eq!(get(&format!("/events/{}", w.globex_event)).0, 404);
+    let (_, session) = get("/session");
+    assert!(session.contains("\"scope\":\"tenant\""), "{session}");
+    w.bus.shutdown().unwrap();
 }
