@@ -60,7 +60,9 @@ fn world(dir: &std::path::Path) -> World {
     }
     // Both tenants' attempts are logged before any test looks.
     for (_, ev) in &ids {
-        eventually(WAIT, "an attempt", || !bus.attempts(*ev).unwrap().is_empty());
+        eventually(WAIT, "an attempt", || {
+            !bus.attempts(*ev).unwrap().is_empty()
+        });
     }
     let (globex_endpoint, globex_event) = ids.pop().unwrap();
     let mut attempt = None;
