@@ -730,3 +730,40 @@ fn any_request_gets_an_answer_with_the_policy_and_never_a_server_error() {
     }
     w.bus.shutdown().unwrap();
 }
+
+#[test]
+fn framing_and_branding_are_the_hosts_choice_within_safe_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let framed = Portal::builder(bus.clone())
+        .frame_ancestors("'self' https://app.acme.example")
+        .logo_url("https://cdn.acme.example/logo.svg")
+        .build()
+        .unwrap();
+    let a = call(&framed, As::Nobody, "GET", "/branding", None);
+    let csp = a.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.ends_with("frame-ancestors 'self' https://app.acme.example"),
+        "{csp}"
+    );
+    assert!(!a.headers.contains_key("x-frame-options"));
+    assert_eq!(a.json["logo_url"], "https://cdn.acme.example/logo.svg");
+    let refused = |b: hookbus::portal::PortalBuilder| match b.build() {
+        Err(hookbus::Error::InvalidConfig { setting, .. }) => setting,
+        other => panic!("{other:?}"),
+    };
+    let builder = || Portal::builder(bus.clone());
+    assert_eq!(
+        refused(builder().frame_ancestors("*; script-src *")),
+        "frame_ancestors"
+    );
+    assert_eq!(
+        refused(builder().logo_url("javascript:alert(1)")),
+        "logo_url"
+    );
+    assert_eq!(refused(builder().accent_color("red;}")), "accent_color");
+    assert_eq!(refused(builder().title("")), "title");
+    assert_eq!(refused(builder().prefix("/portal/")), "prefix");
+    assert_eq!(refused(builder().body_limit(10)), "body_limit");
+    bus.shutdown().unwrap();
+}
