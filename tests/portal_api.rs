@@ -472,6 +472,15 @@ fn the_host_manages_tenants_and_sessions() {
     );
     assert_eq!(put.status, 200, "{}", put.text());
     assert_eq!(put.json["display_name"], "Acme Inc.");
+    let many: Vec<Value> = (0..65).map(|_| json!({"key": "k", "value": "v"})).collect();
+    let too_many = call(
+        &portal,
+        As::Host,
+        "PUT",
+        "/tenants/acme",
+        Some(json!({"labels": many})),
+    );
+    assert_eq!((too_many.status, too_many.field()), (400, "labels"));
     let listed = call(&portal, As::Host, "GET", "/tenants", None);
     assert_eq!(listed.json["items"][0]["id"], "acme");
     let issued = call(

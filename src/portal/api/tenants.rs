@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{ok, page_json, views, Ctx, Reply};
 use crate::portal::errors::ApiError;
 use crate::portal::session::{MAX_SESSION_TTL, MIN_SESSION_TTL};
-use crate::tenant::{TenantConfig, TenantId};
+use crate::tenant::{TenantConfig, TenantId, MAX_TENANT_LABELS};
 use crate::time::to_ms;
 
 /// Default session length when the host gives none: one hour.
@@ -56,6 +56,11 @@ pub(crate) fn put(ctx: &mut Ctx<'_>, key: &str) -> Reply {
         Ok((l.required_string("key")?, l.required_string("value")?))
     })?;
     f.finish()?;
+    // Counted as given: the bus keeps the last of repeated keys, and the
+    // limit is on what the caller sent.
+    if labels.as_ref().is_some_and(|l| l.len() > MAX_TENANT_LABELS) {
+        return Err(ApiError::invalid_field("labels", "at most 64 labels"));
+    }
     let mut config = TenantConfig::new(key);
     if let Some(name) = display_name {
         config = config.display_name(name);
