@@ -92,12 +92,16 @@ async function launchBrowser() {
  * can assert there were none.
  */
 async function openPortal(browser, link, viewport = { width: 1280, height: 860 }) {
+  const origin = new URL(link).origin;
   const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') { problems.push(`console error: ${m.text()}`); }
+    // Chromium also logs every 4xx answer ("Failed to load resource"); the
+    // tests provoke some on purpose and check them where they do.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) { problems.push(`console error: ${m.text()}`); }
   });
   await page.goto(link);
   await page.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });

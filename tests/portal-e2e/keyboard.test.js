@@ -76,7 +76,9 @@ describe('keyboard', () => {
     await page.locator('#dlg-secret').waitFor({ state: 'visible', timeout: h.WAIT_MS });
     assert.equal((await focused()).id, 'secret-copy', 'the secret dialog focuses its copy button');
     await page.keyboard.press('Enter');
-    await h.waitFor('the copy confirmation', async () => /Copied|selected/.test(await page.locator('#status').textContent()));
+    await h.waitFor('the copy confirmation', async () => /copied to the clipboard/.test(await page.locator('#status').textContent()));
+    const secret = await page.locator('#secret-value').textContent();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'the clipboard holds the secret');
     await page.keyboard.press('Escape');
     await page.locator('#dlg-secret').waitFor({ state: 'hidden' });
     assert.equal((await focused()).id, 'add-endpoint', 'closing gives the focus back to the opener');

@@ -24,6 +24,8 @@
   var PAGE_SIZE = 50;
   /** How long a status message stays on screen, in milliseconds. */
   var TOAST_MS = 6000;
+  /** How long copying to the clipboard may take before the text is selected instead, in milliseconds. */
+  var COPY_WAIT_MS = 1500;
   /** The directory the page was served from: the API lives under it. */
   var BASE = new URL('.', document.currentScript ? document.currentScript.src : location.href);
   /** Where the token is kept for this tab, so a reload keeps the session. */
@@ -710,7 +712,15 @@
       var value = $('secret-value').textContent;
       var done = function () { setText($('secret-copy'), 'Copied'); announce('Secret copied to the clipboard.'); };
       if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(value).then(done, secretDialog.select);
+        // A browser that asks the user for permission may never settle:
+        // select the text after a moment so it can be copied by hand.
+        var settled = false;
+        var fallback = setTimeout(function () { if (!settled) { settled = true; secretDialog.select(); } }, COPY_WAIT_MS);
+        navigator.clipboard.writeText(value).then(function () {
+          if (!settled) { settled = true; clearTimeout(fallback); done(); }
+        }, function () {
+          if (!settled) { settled = true; clearTimeout(fallback); secretDialog.select(); }
+        });
       } else {
         secretDialog.select();
       }
