@@ -8,6 +8,7 @@
 //! anything missing fails the test. `.ci/portal-e2e` installs what they need
 //! and runs them.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,7 +18,12 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 #[test]
 fn portal_in_a_real_browser() {
     if std::env::var(ENV).as_deref() != Ok("1") {
-        println!("skipped: set {ENV}=1 (needs node + {CHROMIUM})");
+        // Straight to stderr: the test harness captures println!, and this
+        // line must show in a plain `cargo test`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "portal_e2e skipped: set {ENV}=1 (needs node + {CHROMIUM})"
+        );
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
