@@ -48,8 +48,8 @@ describe('layout', () => {
 
   test('the host\'s branding is applied', async () => {
     const { page } = desktop;
-    assert.equal(await page.title(), 'Acme Webhooks');
-    assert.equal(await page.locator('#brand-title').textContent(), 'Acme Webhooks');
+    assert.equal(await page.title(), 'Northwind webhooks');
+    assert.equal(await page.locator('#brand-title').textContent(), 'Northwind webhooks');
     const accent = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim());
     assert.ok(accent.length > 0 && accent !== '#3451d1', `accent ${accent}`);
     await h.waitFor('the logo to load', () => page.evaluate(() => {

@@ -89,7 +89,7 @@ describe('security', () => {
     assert.ok(acmeIds.length >= 3);
     for (const id of acmeIds) {
       const res = await page.evaluate(async ([id, token]) => {
-        const r = await fetch(new URL(`api/endpoints/${encodeURIComponent(id)}`, document.baseURI), { headers: { Authorization: `Bearer ${token}` } });
+        const r = await fetch(new URL(`api/v1/endpoints/${encodeURIComponent(id)}`, document.baseURI), { headers: { Authorization: `Bearer ${token}` } });
         return { status: r.status, text: await r.text() };
       }, [id, token]);
       assert.equal(res.status, 404, `globex reading acme's ${id}: ${res.text}`);

@@ -102,23 +102,26 @@
 
   function seg(id) { return encodeURIComponent(id); }
 
+  /** Every route of the portal's API (see the crate's OpenAPI document, `openapi.json`). */
   var api = {
-    branding: function () { return request('GET', 'api/branding'); },
-    catalog: function () { return request('GET', 'api/event-types' + query({ limit: 500 })); },
-    endpoints: function (cursor) { return request('GET', 'api/endpoints' + query({ limit: PAGE_SIZE, after: cursor })); },
-    createEndpoint: function (body) { return request('POST', 'api/endpoints', body); },
-    updateEndpoint: function (id, body) { return request('PATCH', 'api/endpoints/' + seg(id), body); },
-    deleteEndpoint: function (id) { return request('DELETE', 'api/endpoints/' + seg(id)); },
-    endpointAction: function (id, action) { return request('POST', 'api/endpoints/' + seg(id) + '/' + action); },
-    rotateSecret: function (id) { return request('POST', 'api/endpoints/' + seg(id) + '/rotate-secret', {}); },
-    testSend: function (id, body) { return request('POST', 'api/endpoints/' + seg(id) + '/test', body); },
-    recover: function (id, since) { return request('POST', 'api/endpoints/' + seg(id) + '/recover', { since: since }); },
+    branding: function () { return request('GET', 'api/v1/branding'); },
+    session: function () { return request('GET', 'api/v1/session'); },
+    eventTypes: function (cursor) { return request('GET', 'api/v1/event-types' + query({ limit: 100, cursor: cursor })); },
+    endpoints: function (cursor) { return request('GET', 'api/v1/endpoints' + query({ limit: PAGE_SIZE, cursor: cursor })); },
+    createEndpoint: function (body) { return request('POST', 'api/v1/endpoints', body); },
+    updateEndpoint: function (id, body) { return request('PATCH', 'api/v1/endpoints/' + seg(id), body); },
+    deleteEndpoint: function (id) { return request('DELETE', 'api/v1/endpoints/' + seg(id)); },
+    /** pause, resume, enable or disable; answers the endpoint. */
+    endpointAction: function (id, action) { return request('POST', 'api/v1/endpoints/' + seg(id) + '/' + action, {}); },
+    rotateSecret: function (id) { return request('POST', 'api/v1/endpoints/' + seg(id) + '/rotate-secret', {}); },
+    testSend: function (id, body) { return request('POST', 'api/v1/endpoints/' + seg(id) + '/test', body); },
+    recover: function (id, sinceMs) { return request('POST', 'api/v1/endpoints/' + seg(id) + '/recover', { since_ms: sinceMs }); },
     attempts: function (filters, cursor) {
-      return request('GET', 'api/attempts' + query(Object.assign({ limit: PAGE_SIZE, after: cursor }, filters)));
+      return request('GET', 'api/v1/attempts' + query(Object.assign({ limit: PAGE_SIZE, cursor: cursor }, filters)));
     },
-    attempt: function (id) { return request('GET', 'api/attempts/' + seg(id)); },
-    resend: function (eventId, endpointId) {
-      return request('POST', 'api/events/' + seg(eventId) + '/resend', { endpoint: endpointId });
+    attempt: function (id) { return request('GET', 'api/v1/attempts/' + seg(id)); },
+    resend: function (endpointId, eventId) {
+      return request('POST', 'api/v1/deliveries/' + seg(endpointId) + '/' + seg(eventId) + '/resend', {});
     }
   };
 
@@ -183,13 +186,17 @@
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return String(text); }
   }
 
-  /** Header pairs ([name, value] arrays or an object) as "name: value" lines. */
+  /** `[{name, value}]` as "name: value" lines. */
   function headerLines(headers) {
-    if (!headers) { return ''; }
-    var pairs = Array.isArray(headers) ? headers : Object.keys(headers).map(function (k) { return [k, headers[k]]; });
-    return pairs.map(function (p) {
-      return Array.isArray(p) ? p[0] + ': ' + p[1] : p.name + ': ' + p.value;
-    }).join('\n');
+    return (headers || []).map(function (h) { return h.name + ': ' + h.value; }).join('\n');
+  }
+
+  /** An attempt's body (`{text, base64, truncated}`) as text to show. */
+  function bodyText(body) {
+    if (!body) { return ''; }
+    if (body.text !== null && body.text !== undefined) { return prettyJsonText(body.text); }
+    if (body.base64) { return '(not UTF-8; base64) ' + body.base64; }
+    return '';
   }
 
   function busy(button, on) {
@@ -305,10 +312,11 @@
       img.hidden = false;
       img.addEventListener('error', function () { img.hidden = true; }, { once: true });
     }
-    if (brand.accent && CSS.supports('color', brand.accent)) {
+    var accent = brand.accent_color;
+    if (accent && CSS.supports('color', accent)) {
       var root = document.documentElement;
-      root.style.setProperty('--accent', brand.accent);
-      root.style.setProperty('--accent-ink', inkOn(brand.accent));
+      root.style.setProperty('--accent', accent);
+      root.style.setProperty('--accent-ink', inkOn(accent));
     }
   }
 
@@ -342,11 +350,19 @@
   var catalog = {
     types: [],
 
+    /** Reads every page of the host's event types. */
     load: function () {
-      return api.catalog().then(function (page) {
-        catalog.types = (page && page.items) || [];
+      var types = [];
+      function page(cursor) {
+        return api.eventTypes(cursor).then(function (answer) {
+          types = types.concat(answer.items || []);
+          return answer.next_cursor ? page(answer.next_cursor) : types;
+        });
+      }
+      return page(null).then(function (all) {
+        catalog.types = all;
         var select = $('f-type');
-        catalog.types.forEach(function (t) { select.appendChild(option(t.name, t.name)); });
+        all.forEach(function (t) { select.appendChild(option(t.name, t.name)); });
       });
     },
 
@@ -375,16 +391,16 @@
 
     load: function () {
       return api.endpoints(null).then(function (page) {
+        endpoints.next = page.next_cursor || null;
         endpoints.render(page.items || [], true);
-        endpoints.next = page.next || null;
         $('endpoints-more').hidden = !endpoints.next;
       });
     },
 
     more: function () {
       return api.endpoints(endpoints.next).then(function (page) {
+        endpoints.next = page.next_cursor || null;
         endpoints.render(page.items || [], false);
-        endpoints.next = page.next || null;
         $('endpoints-more').hidden = !endpoints.next;
       });
     },
@@ -434,20 +450,19 @@
   };
 
   function statusOf(ep) {
-    var s = ep.status || {};
-    if (s.state === 'paused') { return { label: 'Paused: ' + pauseReason(s), kind: 'warn', paused: true }; }
-    if (s.state === 'disabled') { return { label: 'Disabled', kind: 'idle', paused: false }; }
+    if (ep.status === 'paused') { return { label: 'Paused: ' + pauseReason(ep), kind: 'warn', paused: true }; }
+    if (ep.status === 'disabled') { return { label: 'Disabled', kind: 'idle', paused: false }; }
     var h = ep.health || {};
     if (h.consecutive_failed_attempts > 0) { return { label: 'Failing', kind: 'bad', paused: false }; }
     return { label: 'Active', kind: 'ok', paused: false };
   }
 
-  function pauseReason(status) {
-    switch (status.reason) {
+  function pauseReason(ep) {
+    switch (ep.paused_reason) {
       case 'manual': return 'by hand';
       case 'gone': return 'the receiver answered 410 Gone';
-      case 'consecutive_failures': return (status.failures || 'several') + ' failed deliveries in a row';
-      default: return status.reason ? String(status.reason) : 'paused';
+      case 'consecutive_failures': return 'too many failed deliveries in a row';
+      default: return ep.paused_reason ? String(ep.paused_reason) : 'stopped';
     }
   }
 
@@ -467,12 +482,12 @@
     var events = ep.events && ep.events.length ? ep.events : ['all event types'];
     events.forEach(function (e) { chips.appendChild(make('li', null, e)); });
     setText(slot(card, 'queued'), (h.queued || 0) + (h.in_flight ? ' (+' + h.in_flight + ' sending)' : ''));
-    replaceWith(slot(card, 'last-success'), timeEl(h.last_success));
-    replaceWith(slot(card, 'last-failure'), timeEl(h.last_failure));
+    replaceWith(slot(card, 'last-success'), timeEl(h.last_success_ms));
+    replaceWith(slot(card, 'last-failure'), timeEl(h.last_failure_ms));
     setText(slot(card, 'failing'), h.consecutive_failed_attempts || 0);
     var pause = card.querySelector('[data-action="pause"]');
     setText(pause, status.paused ? 'Resume' : 'Pause');
-    pause.hidden = ep.status && ep.status.state === 'disabled';
+    pause.hidden = ep.status === 'disabled';
     card.setAttribute('aria-label', ep.name);
   }
 
@@ -514,7 +529,8 @@
       'Rotate secret', false).then(function (ok) {
       if (!ok) { return null; }
       return api.rotateSecret(ep.id).then(function (answer) {
-        secretDialog.open(answer.secret, answer.previous_expires_at);
+        var expiries = (answer.endpoint && answer.endpoint.previous_secrets_expire_ms) || [];
+        secretDialog.open(answer.secret, expiries.length ? Math.max.apply(null, expiries) : null);
         announce('Secret rotated for ' + ep.name + '.');
         return endpoints.load();
       });
@@ -561,16 +577,14 @@
       $('ep-name').value = ep ? ep.name : '';
       $('ep-description').value = ep ? ep.description || '' : '';
       $('ep-url').value = ep ? ep.url : '';
-      $('ep-enabled').checked = ep ? !(ep.status && ep.status.state === 'disabled') : true;
+      $('ep-enabled').checked = ep ? ep.status !== 'disabled' : true;
       endpointForm.fillCatalog(ep ? ep.events || [] : []);
       var headers = $('ep-headers');
       clear(headers);
-      pairsOf(ep && ep.headers).forEach(function (p) { addPair(headers, 'Header name', 'Value', p[0], p[1]); });
+      ((ep && ep.headers) || []).forEach(function (h) { addPair(headers, 'Header name', 'Value', h.name, h.value); });
       var filters = $('ep-filters');
       clear(filters);
-      pairsOf(ep && ep.filters).forEach(function (p) {
-        addPair(filters, 'Attribute', 'Values', p[0], Array.isArray(p[1]) ? p[1].join(', ') : p[1]);
-      });
+      ((ep && ep.filters) || []).forEach(function (f) { addPair(filters, 'Attribute', 'Values', f.key, f.values.join(', ')); });
       dialogs.open($('dlg-endpoint'), $('ep-name'));
     },
 
@@ -588,21 +602,20 @@
     body: function () {
       var events = [];
       $('ep-catalog').querySelectorAll('input:checked').forEach(function (i) { events.push(i.value); });
-      var headers = {};
-      readPairs($('ep-headers')).forEach(function (p) { headers[p[0]] = p[1]; });
-      var filters = {};
-      readPairs($('ep-filters')).forEach(function (p) {
-        filters[p[0]] = p[1].split(',').map(function (v) { return v.trim(); }).filter(Boolean);
-      });
-      return {
+      var body = {
         name: $('ep-name').value.trim(),
-        description: $('ep-description').value.trim(),
         url: $('ep-url').value.trim(),
         events: events,
-        enabled: $('ep-enabled').checked,
-        headers: headers,
-        filters: filters
+        headers: readPairs($('ep-headers')).map(function (p) { return { name: p[0], value: p[1] }; }),
+        filters: readPairs($('ep-filters')).map(function (p) {
+          return { key: p[0], values: p[1].split(',').map(function (v) { return v.trim(); }).filter(Boolean) };
+        })
       };
+      var description = $('ep-description').value.trim();
+      var editing = endpointForm.editing ? endpoints.byId.get(endpointForm.editing) : null;
+      // Sent when there is one, or to clear one the endpoint has.
+      if (description || (editing && editing.description)) { body.description = description; }
+      return body;
     },
 
     submit: function (event) {
@@ -620,7 +633,18 @@
       var save = $('endpoint-save');
       busy(save, true);
       var id = endpointForm.editing;
-      var call = id ? api.updateEndpoint(id, body) : api.createEndpoint(body);
+      var enabled = $('ep-enabled').checked;
+      var call;
+      if (id) {
+        // The switch is its own action: enable or disable after the update.
+        var wasEnabled = endpoints.byId.get(id).status !== 'disabled';
+        call = api.updateEndpoint(id, body).then(function (ep) {
+          return enabled === wasEnabled ? ep : api.endpointAction(id, enabled ? 'enable' : 'disable');
+        });
+      } else {
+        body.enabled = enabled;
+        call = api.createEndpoint(body);
+      }
       call.then(function (answer) {
         var ep = answer.endpoint || answer;
         $('dlg-endpoint').close();
@@ -645,14 +669,6 @@
     label.appendChild(make('span', 'type', value));
     if (description) { label.appendChild(make('span', 'desc', description)); }
     return label;
-  }
-
-  function pairsOf(value) {
-    if (!value) { return []; }
-    if (Array.isArray(value)) {
-      return value.map(function (p) { return Array.isArray(p) ? p : [p.name || p.key, p.value || p.values]; });
-    }
-    return Object.keys(value).map(function (k) { return [k, value[k]]; });
   }
 
   function addPair(container, keyLabel, valueLabel, key, value) {
@@ -785,8 +801,8 @@
       var send = $('test-send');
       busy(send, true);
       setText(send, 'Sending…');
-      api.testSend(testDialog.endpoint.id, { event_type: $('test-type').value, payload: payload }).then(function (attempt) {
-        testDialog.show(attempt);
+      api.testSend(testDialog.endpoint.id, { event_type: $('test-type').value, payload: payload }).then(function (answer) {
+        testDialog.show(answer.attempt);
       }).catch(function (error) {
         formError(form, errorBox, fields, error);
       }).then(function () {
@@ -799,16 +815,16 @@
       var summary = $('test-result-summary');
       clear(summary);
       kv(summary, 'Outcome', outcomeBadge(attempt));
-      kv(summary, 'Status', attempt.status === null || attempt.status === undefined ? 'no answer' : attempt.status);
+      kv(summary, 'Status', attempt.status_code === null || attempt.status_code === undefined ? 'no answer' : attempt.status_code);
       kv(summary, 'Duration', formatDuration(attempt.duration_us));
       if (attempt.error_kind) { kv(summary, 'Error', attempt.error_kind + (attempt.error_message ? ': ' + attempt.error_message : '')); }
       var response = attempt.response || {};
       var headers = headerLines(response.headers);
       $('test-result-headers-box').hidden = !headers;
       setText($('test-result-headers'), headers);
-      setText($('test-result-body'), prettyJsonText(response.body) || '(empty)');
+      setText($('test-result-body'), bodyText(response.body) || '(empty)');
       $('test-result').hidden = false;
-      announce(attempt.succeeded ? 'Test delivered: the receiver answered ' + attempt.status + '.' : 'Test failed: ' + outcomeText(attempt) + '.', !attempt.succeeded);
+      announce(attempt.succeeded ? 'Test delivered: the receiver answered ' + attempt.status_code + '.' : 'Test failed: ' + outcomeText(attempt) + '.', !attempt.succeeded);
     }
   };
 
@@ -827,8 +843,8 @@
   }
 
   function outcomeText(a) {
-    if (a.succeeded) { return 'Delivered (' + a.status + ')'; }
-    if (a.status !== null && a.status !== undefined) { return 'Failed (' + a.status + ')'; }
+    if (a.succeeded) { return 'Delivered (' + a.status_code + ')'; }
+    if (a.status_code !== null && a.status_code !== undefined) { return 'Failed (' + a.status_code + ')'; }
     return 'Failed (' + (a.error_kind || 'error') + ')';
   }
 
@@ -853,16 +869,16 @@
       event.preventDefault();
       var form = $('recover-form');
       var errorBox = $('recover-form-error');
-      var fields = { since: { input: $('recover-since'), message: $('recover-since-error') } };
+      var fields = { since_ms: { input: $('recover-since'), message: $('recover-since-error') } };
       var since = localInputToMs($('recover-since').value);
       if (since === null) {
-        formError(form, errorBox, fields, new ApiError(400, { field: 'since', message: 'Choose a date and time.' }));
+        formError(form, errorBox, fields, new ApiError(400, { field: 'since_ms', message: 'Choose a date and time.' }));
         return;
       }
       var ep = recoverDialog.endpoint;
       api.recover(ep.id, since).then(function (answer) {
         $('dlg-recover').close();
-        var n = answer && typeof answer.recovered === 'number' ? answer.recovered : 0;
+        var n = answer && typeof answer.queued === 'number' ? answer.queued : 0;
         announce(n === 1 ? '1 failed delivery to ' + ep.name + ' is being sent again.' : n + ' failed deliveries to ' + ep.name + ' are being sent again.');
         return endpoints.load();
       }).catch(function (error) { formError(form, errorBox, fields, error); });
@@ -891,8 +907,8 @@
         endpoint: $('f-endpoint').value,
         event_type: $('f-type').value,
         outcome: outcome,
-        since: localInputToMs($('f-since').value),
-        until: localInputToMs($('f-until').value)
+        since_ms: localInputToMs($('f-since').value),
+        until_ms: localInputToMs($('f-until').value)
       };
     },
 
@@ -924,7 +940,7 @@
           body.insertBefore(row, anchor);
         });
         if (logView.next === null && logView.rows.size <= items.length) {
-          logView.next = page.next || null;
+          logView.next = page.next_cursor || null;
         }
         logView.updateCount(announceCount);
       });
@@ -939,7 +955,7 @@
           logView.rows.set(a.id, row);
           body.appendChild(row);
         });
-        logView.next = page.next || null;
+        logView.next = page.next_cursor || null;
         logView.updateCount(true);
       });
     },
@@ -956,7 +972,7 @@
   function attemptRow(a) {
     var row = fromTemplate('tpl-attempt');
     row.dataset.id = a.id;
-    replaceWith(slot(row, 'time'), timeEl(a.started_at));
+    replaceWith(slot(row, 'time'), timeEl(a.started_ms));
     setText(slot(row, 'endpoint'), endpoints.name(a.endpoint));
     setText(slot(row, 'type'), a.event_type);
     setText(slot(row, 'number'), a.number + (a.trigger && a.trigger !== 'scheduled' ? ' (' + a.trigger + ')' : ''));
@@ -982,19 +998,20 @@
         kv(summary, 'Outcome', outcomeBadge(a));
         kv(summary, 'Endpoint', endpoints.name(a.endpoint));
         kv(summary, 'Event', a.event);
-        kv(summary, 'Started', timeEl(a.started_at));
+        kv(summary, 'Started', timeEl(a.started_ms));
         kv(summary, 'Duration', formatDuration(a.duration_us));
         kv(summary, 'Trigger', a.trigger);
         if (a.error_kind) { kv(summary, 'Error', a.error_kind + (a.error_message ? ': ' + a.error_message : '')); }
         var req = a.request || {};
         var res = a.response || {};
         setText($('attempt-req-headers'), headerLines(req.headers) || '(no headers recorded)');
-        setText($('attempt-req-body'), prettyJsonText(req.body) || '(empty)');
-        setText($('attempt-res-headers'), res.status !== null && res.status !== undefined
-          ? 'HTTP ' + res.status + (headerLines(res.headers) ? '\n' + headerLines(res.headers) : '')
+        setText($('attempt-req-body'), bodyText(req.body) || '(empty)');
+        setText($('attempt-res-headers'), res.status_code !== null && res.status_code !== undefined
+          ? 'HTTP ' + res.status_code + (headerLines(res.headers) ? '\n' + headerLines(res.headers) : '')
           : 'No answer');
-        setText($('attempt-res-body'), prettyJsonText(res.body) || '(empty)');
-        $('attempt-res-truncated').hidden = !res.truncated;
+        setText($('attempt-res-body'), bodyText(res.body) || '(empty)');
+        $('attempt-req-truncated').hidden = !(req.body && req.body.truncated);
+        $('attempt-res-truncated').hidden = !(res.body && res.body.truncated);
         dialogs.open($('dlg-attempt'), $('dlg-attempt').querySelector('[data-close]'));
       }).catch(failed);
     },
@@ -1003,7 +1020,7 @@
       var a = attemptDialog.current;
       var button = $('attempt-resend');
       busy(button, true);
-      api.resend(a.event, a.endpoint).then(function () {
+      api.resend(a.endpoint, a.event).then(function () {
         announce('Resending ' + (a.event_type || 'the event') + ' to ' + endpoints.name(a.endpoint) + '.');
         $('dlg-attempt').close();
         return logView.load(false);
@@ -1045,6 +1062,16 @@
     if (error && error.message) { setText($('nosession-detail'), error.message + ' Ask your provider for a new link.'); }
   }
 
+  /** Says whose settings these are and until when the link works. */
+  function showSession(info) {
+    if (!info || !info.tenant) { return; }
+    var text = 'Account ' + info.tenant;
+    if (info.expires_ms) { text += ' · link valid until ' + dateFormat.format(new Date(info.expires_ms)); }
+    var el = $('session-info');
+    setText(el, text);
+    el.hidden = false;
+  }
+
   // --------------------------------------------------------------- start
 
   function wire() {
@@ -1084,6 +1111,8 @@
     wire();
     if (!session.token) { onSessionLost(null); return; }
     api.branding().then(applyBranding, function () { /* default look */ })
+      .then(api.session)
+      .then(showSession)
       .then(catalog.load)
       .then(endpoints.load)
       .then(function () {
