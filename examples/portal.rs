@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hookbus::portal::{EventType, Portal};
-use hookbus::{Bus, EndpointConfig, Event, TenantConfig, TenantId};
+use hookbus::portal::Portal;
+use hookbus::{Bus, EndpointConfig, Event, EventType, TenantConfig, TenantId};
 use serde_json::{json, Value};
 
 /// Where the portal is mounted on the demo server.
