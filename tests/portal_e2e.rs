@@ -69,7 +69,10 @@ fn portal_in_a_real_browser() {
         .arg(&suite)
         .status()
         .expect("node runs");
-    assert!(status.success(), "the browser tests failed (see their output above)");
+    assert!(
+        status.success(),
+        "the browser tests failed (see their output above)"
+    );
 }
 
 /// Where cargo puts what it builds, as the Node tests must find it.

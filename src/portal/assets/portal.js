@@ -913,7 +913,7 @@
     },
 
     showFor: function (endpointId) {
-      $('log-filters').reset();
+      ['f-type', 'f-outcome', 'f-since', 'f-until'].forEach(function (id) { $(id).value = ''; });
       $('f-endpoint').value = endpointId;
       views.show('log');
       logView.apply();
