@@ -153,11 +153,11 @@ function startReceiver(answer = () => ({ status: 200, body: '{"ok":true}' })) {
   });
 }
 
-/** Saves a full-page screenshot as target/portal-screenshots/NAME.png. */
-async function screenshot(page, name) {
+/** Saves a screenshot (the full page unless `fullPage` is false) as target/portal-screenshots/NAME.png. */
+async function screenshot(page, name, fullPage = true) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const file = path.join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }
 

@@ -61,6 +61,10 @@ describe('layout', () => {
   test('desktop screenshots: endpoints, endpoint form, log, attempt detail', async () => {
     const { page } = desktop;
     await h.screenshot(page, 'desktop-endpoints');
+    // The README's picture (docs/portal.png is a copy): one screen, no scrolling.
+    await page.setViewportSize({ width: 1000, height: 640 });
+    await h.screenshot(page, 'readme', false);
+    await page.setViewportSize(DESKTOP);
     await page.click('#add-endpoint');
     await page.locator('#dlg-endpoint').waitFor({ state: 'visible' });
     await page.fill('#ep-name', 'Analytics');

@@ -152,12 +152,14 @@
   function nextId(prefix) { uid += 1; return prefix + '-' + uid; }
 
   var dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  var todayFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 
-  /** A <time> for a Unix-millisecond instant, or a dash. */
+  /** A <time> for a Unix-millisecond instant (only the time when it is today), or a dash. */
   function timeEl(ms) {
     if (ms === null || ms === undefined) { return make('span', 'hint', '—'); }
     var d = new Date(ms);
-    var el = make('time', null, dateFormat.format(d));
+    var today = d.toDateString() === new Date().toDateString();
+    var el = make('time', null, (today ? todayFormat : dateFormat).format(d));
     el.dateTime = d.toISOString();
     return el;
   }
