@@ -275,6 +275,7 @@
 
 mod bounds;
 mod bus;
+mod catalog;
 mod config;
 mod delivery;
 mod endpoint;
@@ -291,6 +292,8 @@ mod janitor;
 mod log;
 mod notice;
 mod page;
+#[cfg(feature = "portal")]
+pub mod portal;
 mod routing;
 mod runtime;
 #[cfg(feature = "serde")]
@@ -303,6 +306,7 @@ mod time;
 pub mod verify;
 
 pub use bus::{Bus, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
+pub use catalog::{EventType, PayloadMismatch, MAX_EVENT_TYPE_DESCRIPTION_LEN};
 pub use config::BusBuilder;
 /// The channel crate [`Bus::notices`] receivers come from, re-exported so
 /// hosts can name its types without depending on it themselves.
