@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hookbus::portal::Portal;
-use hookbus::{Bus, EndpointConfig, Event, EventType, TenantConfig, TenantId};
+use hookbus::{Bus, EndpointConfig, Event, EventType, Secret, TenantConfig, TenantId};
 use serde_json::{json, Value};
 
 /// Where the portal is mounted on the demo server.
@@ -70,7 +70,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .to_ip()
         .ok_or("the server has no IP address")?;
     let base = format!("http://{addr}");
-    let portal = Arc::new(demo_portal(&bus, &base)?);
+    let portal = Arc::new(demo_portal(&bus)?);
     println!("portal listening on {base}{PREFIX}/");
     println!("demo receiver on {}", receiver.base);
     for tenant in [ACME, GLOBEX] {
@@ -190,13 +190,13 @@ fn catalog() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// The portal handler, branded for the demo host.
-fn demo_portal(bus: &Bus, base: &str) -> Result<Portal, Box<dyn std::error::Error>> {
-    Ok(Portal::builder(bus.clone())
+fn demo_portal(bus: &Bus) -> Result<Portal, hookbus::Error> {
+    Portal::builder(bus.clone())
         .prefix(PREFIX)
         .title("Northwind webhooks")
-        .logo_url(format!("{base}{LOGO_PATH}"))
+        .logo_url(LOGO_PATH)
         .accent_color("#0f766e")
-        .build()?)
+        .build()
 }
 
 /// Two customers of the host and their endpoints, pointing at the demo
@@ -206,21 +206,25 @@ fn demo_data(bus: &Bus, receiver: &Receiver) -> Result<(), hookbus::Error> {
     bus.put_tenant(TenantConfig::new(GLOBEX).display_name("Globex"))?;
     bus.add_endpoint(
         EndpointConfig::new("Orders service", receiver.url("/orders"))
+            .secret(Secret::generate()?)
             .tenant(ACME)
             .events(["order.*"]),
     )?;
     bus.add_endpoint(
         EndpointConfig::new("Legacy CRM", receiver.url("/crm"))
+            .secret(Secret::generate()?)
             .tenant(ACME)
             .header("x-crm-team", "sales"),
     )?;
     bus.add_endpoint(
         EndpointConfig::new("Old ERP", receiver.url("/erp"))
+            .secret(Secret::generate()?)
             .tenant(ACME)
             .events(["invoice.*"]),
     )?;
     bus.add_endpoint(
         EndpointConfig::new("Globex billing", receiver.url("/globex"))
+            .secret(Secret::generate()?)
             .tenant(GLOBEX)
             .events(["order.paid", "invoice.*"]),
     )?;

@@ -57,14 +57,18 @@ describe('deliveries', () => {
     await second.waitFor({ timeout: h.WAIT_MS });
     await second.locator('[data-slot="open"]').click();
     await page.locator('#dlg-attempt').waitFor({ state: 'visible' });
-    const summary = await page.locator('#attempt-summary').textContent();
-    const eventId = /evt_[0-9a-z]+/i.exec(summary)[0];
+    const eventId = await page.locator('#attempt-summary dt:text-is("Event") + dd').textContent();
+    assert.match(eventId, /^evt_[0-9A-Z]{26}$/);
     assert.match(await page.locator('#attempt-res-body').textContent(), /maintenance/);
     down = false;
     await page.click('#attempt-resend');
     await page.locator('#dlg-attempt').waitFor({ state: 'hidden', timeout: h.WAIT_MS });
-    await h.waitFor('the receiver to get the resent event', () =>
-      receiver.requests.find((r) => r.headers['webhook-id'] === eventId && r.headers['webhook-attempt'] === '3'));
+    await h.waitFor(`the receiver to get the resent event ${eventId}`, () =>
+      receiver.requests.find((r) => r.headers['webhook-id'] === eventId && r.headers['webhook-attempt'] === '3'))
+      .catch((e) => {
+        const seen = receiver.requests.filter((r) => r.headers['webhook-id'] === eventId).map((r) => r.headers['webhook-attempt']);
+        throw new Error(`${e.message}; attempts of it received: ${JSON.stringify(seen)}`);
+      });
     // The manual attempt shows in the log as delivered.
     await page.selectOption('#f-outcome', 'succeeded');
     await page.click('#log-filters button[type="submit"]');

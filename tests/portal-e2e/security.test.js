@@ -62,6 +62,7 @@ describe('security', () => {
     await row.waitFor({ timeout: h.WAIT_MS });
     assert.equal(await row.locator('[data-slot="endpoint"]').textContent(), XSS_NAME);
     await row.locator('[data-slot="open"]').click();
+    await page.locator('#dlg-attempt').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#attempt-res-body').textContent(), XSS_BODY);
     await page.locator('#dlg-attempt .dialog-foot [data-close]').click();
     // The filter's option shows the name as text too.

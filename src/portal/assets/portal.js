@@ -481,7 +481,7 @@
     setText(slot(card, 'url'), ep.url);
     var chips = slot(card, 'events');
     clear(chips);
-    var events = ep.events && ep.events.length ? ep.events : ['all event types'];
+    var events = allEvents(ep.events) ? ['all event types'] : ep.events;
     events.forEach(function (e) { chips.appendChild(make('li', null, e)); });
     setText(slot(card, 'queued'), (h.queued || 0) + (h.in_flight ? ' (+' + h.in_flight + ' sending)' : ''));
     replaceWith(slot(card, 'last-success'), timeEl(h.last_success_ms));
@@ -491,6 +491,11 @@
     setText(pause, status.paused ? 'Resume' : 'Pause');
     pause.hidden = ep.status === 'disabled';
     card.setAttribute('aria-label', ep.name);
+  }
+
+  /** An endpoint subscribed to everything: `["*"]` (or, defensively, nothing listed). */
+  function allEvents(events) {
+    return !events || !events.length || (events.length === 1 && events[0] === '*');
   }
 
   function replaceWith(holder, child) {
@@ -580,7 +585,7 @@
       $('ep-description').value = ep ? ep.description || '' : '';
       $('ep-url').value = ep ? ep.url : '';
       $('ep-enabled').checked = ep ? ep.status !== 'disabled' : true;
-      endpointForm.fillCatalog(ep ? ep.events || [] : []);
+      endpointForm.fillCatalog(ep && !allEvents(ep.events) ? ep.events : []);
       var headers = $('ep-headers');
       clear(headers);
       ((ep && ep.headers) || []).forEach(function (h) { addPair(headers, 'Header name', 'Value', h.name, h.value); });
@@ -607,7 +612,8 @@
       var body = {
         name: $('ep-name').value.trim(),
         url: $('ep-url').value.trim(),
-        events: events,
+        // None chosen: every event type.
+        events: events.length ? events : ['*'],
         headers: readPairs($('ep-headers')).map(function (p) { return { name: p[0], value: p[1] }; }),
         filters: readPairs($('ep-filters')).map(function (p) {
           return { key: p[0], values: p[1].split(',').map(function (v) { return v.trim(); }).filter(Boolean) };
@@ -769,7 +775,7 @@
       $('test-result').hidden = true;
       var select = $('test-type');
       clear(select);
-      var subscribed = ep.events && ep.events.length ? ep.events : null;
+      var subscribed = allEvents(ep.events) ? null : ep.events;
       var types = catalog.types.filter(function (t) { return !subscribed || matchesAny(t.name, subscribed); });
       if (!types.length) { types = catalog.types; }
       types.forEach(function (t) { select.appendChild(option(t.name, t.name)); });
