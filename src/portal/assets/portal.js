@@ -24,6 +24,8 @@
   var PAGE_SIZE = 50;
   /** How long a status message stays on screen, in milliseconds. */
   var TOAST_MS = 6000;
+  /** The width below which the page lays out for a phone (as in portal.css). */
+  var PHONE_QUERY = '(max-width: 40rem)';
   /** How long copying to the clipboard may take before the text is selected instead, in milliseconds. */
   var COPY_WAIT_MS = 1500;
   /** The directory the page was served from: the API lives under it. */
@@ -475,6 +477,7 @@
     var badge = slot(card, 'status');
     setText(badge, status.label);
     badge.className = 'badge ' + status.kind;
+    card.dataset.state = status.kind;
     var desc = slot(card, 'description');
     setText(desc, ep.description || '');
     desc.hidden = !ep.description;
@@ -825,13 +828,14 @@
       kv(summary, 'Outcome', outcomeBadge(attempt));
       kv(summary, 'Status', attempt.status_code === null || attempt.status_code === undefined ? 'no answer' : attempt.status_code);
       kv(summary, 'Duration', formatDuration(attempt.duration_us));
-      if (attempt.error_kind) { kv(summary, 'Error', attempt.error_kind + (attempt.error_message ? ': ' + attempt.error_message : '')); }
+      if (attempt.error_kind) { kv(summary, 'Error', errorText(attempt)); }
       var response = attempt.response || {};
       var headers = headerLines(response.headers);
       $('test-result-headers-box').hidden = !headers;
       setText($('test-result-headers'), headers);
       setText($('test-result-body'), bodyText(response.body) || '(empty)');
       $('test-result').hidden = false;
+      $('test-result').scrollIntoView({ block: 'nearest' });
       announce(attempt.succeeded ? 'Test delivered: the receiver answered ' + attempt.status_code + '.' : 'Test failed: ' + outcomeText(attempt) + '.', !attempt.succeeded);
     }
   };
@@ -848,6 +852,13 @@
     var dd = make('dd');
     if (value instanceof Node) { dd.appendChild(value); } else { setText(dd, value); }
     dl.appendChild(dd);
+  }
+
+  /** "timeout: …", or the message alone when it already says its kind ("status 500"). */
+  function errorText(a) {
+    var message = a.error_message || '';
+    if (!message) { return a.error_kind; }
+    return message.indexOf(a.error_kind) === 0 ? message : a.error_kind + ': ' + message;
   }
 
   function outcomeText(a) {
@@ -1009,7 +1020,7 @@
         kv(summary, 'Started', timeEl(a.started_ms));
         kv(summary, 'Duration', formatDuration(a.duration_us));
         kv(summary, 'Trigger', a.trigger);
-        if (a.error_kind) { kv(summary, 'Error', a.error_kind + (a.error_message ? ': ' + a.error_message : '')); }
+        if (a.error_kind) { kv(summary, 'Error', errorText(a)); }
         var req = a.request || {};
         var res = a.response || {};
         setText($('attempt-req-headers'), headerLines(req.headers) || '(no headers recorded)');
@@ -1117,6 +1128,8 @@
   function start() {
     session.load();
     wire();
+    // On a phone the filters start folded, so the log is on the first screen.
+    if (window.matchMedia(PHONE_QUERY).matches) { $('log-filter-box').open = false; }
     if (!session.token) { onSessionLost(null); return; }
     api.branding().then(applyBranding, function () { /* default look */ })
       .then(api.session)
