@@ -200,34 +200,33 @@ fn demo_portal(bus: &Bus) -> Result<Portal, hookbus::Error> {
 }
 
 /// Two customers of the host and their endpoints, pointing at the demo
-/// receiver.
+/// receiver: (tenant, name, receiver path, event-type patterns).
+const DEMO_ENDPOINTS: [(&str, &str, &str, &[&str]); 4] = [
+    (ACME, "Orders service", "/orders", &["order.*"]),
+    (ACME, "Legacy CRM", "/crm", &["*"]),
+    (ACME, "Old ERP", "/erp", &["invoice.*"]),
+    (
+        GLOBEX,
+        "Globex billing",
+        "/globex",
+        &["order.paid", "invoice.*"],
+    ),
+];
+
 fn demo_data(bus: &Bus, receiver: &Receiver) -> Result<(), hookbus::Error> {
     bus.put_tenant(TenantConfig::new(ACME).display_name("Acme Corp"))?;
     bus.put_tenant(TenantConfig::new(GLOBEX).display_name("Globex"))?;
-    bus.add_endpoint(
-        EndpointConfig::new("Orders service", receiver.url("/orders"))
-            .secret(Secret::generate()?)
-            .tenant(ACME)
-            .events(["order.*"]),
-    )?;
-    bus.add_endpoint(
-        EndpointConfig::new("Legacy CRM", receiver.url("/crm"))
-            .secret(Secret::generate()?)
-            .tenant(ACME)
-            .header("x-crm-team", "sales"),
-    )?;
-    bus.add_endpoint(
-        EndpointConfig::new("Old ERP", receiver.url("/erp"))
-            .secret(Secret::generate()?)
-            .tenant(ACME)
-            .events(["invoice.*"]),
-    )?;
-    bus.add_endpoint(
-        EndpointConfig::new("Globex billing", receiver.url("/globex"))
-            .secret(Secret::generate()?)
-            .tenant(GLOBEX)
-            .events(["order.paid", "invoice.*"]),
-    )?;
+    for (tenant, name, path, events) in DEMO_ENDPOINTS {
+        let mut config = EndpointConfig::new(name, receiver.url(path))
+            .tenant(tenant)
+            .events(events.iter().copied())
+            .secret(Secret::generate()?);
+        if path == "/crm" {
+            // A custom header, as a customer would add one in the portal.
+            config = config.header("x-crm-team", "sales");
+        }
+        bus.add_endpoint(config)?;
+    }
     Ok(())
 }
 

@@ -425,24 +425,28 @@
         }
         fillCard(card, ep);
       });
-      if (firstPage) {
-        endpoints.cards.forEach(function (card, id) {
-          if (!seen.has(id) && endpoints.next === null) {
-            card.remove();
-            endpoints.cards.delete(id);
-            endpoints.byId.delete(id);
-          }
+      // With every endpoint on one page, a card not in it was deleted elsewhere.
+      if (firstPage && endpoints.next === null) {
+        Array.from(endpoints.cards.keys()).forEach(function (id) {
+          if (!seen.has(id)) { endpoints.drop(id); }
         });
       }
-      $('endpoint-empty').hidden = endpoints.cards.size > 0;
-      logView.fillEndpointFilter();
+      endpoints.changed();
     },
 
     remove: function (id) {
+      endpoints.drop(id);
+      endpoints.changed();
+    },
+
+    drop: function (id) {
       var card = endpoints.cards.get(id);
       if (card) { card.remove(); }
       endpoints.cards.delete(id);
       endpoints.byId.delete(id);
+    },
+
+    changed: function () {
       $('endpoint-empty').hidden = endpoints.cards.size > 0;
       logView.fillEndpointFilter();
     },
