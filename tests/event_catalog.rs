@@ -28,7 +28,10 @@ fn a_payload_that_breaks_its_schema_is_refused_and_not_stored() {
         .open()
         .unwrap();
     assert_eq!(bus.event_types().len(), 2);
-    assert_eq!(bus.event_type("order.paid").unwrap().description, "An order was paid.");
+    assert_eq!(
+        bus.event_type("order.paid").unwrap().description,
+        "An order was paid."
+    );
     bus.publish(Event::new("order.paid", &json!({"order": "o_2", "amount": 1})).unwrap())
         .unwrap();
     let refused = bus

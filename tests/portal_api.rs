@@ -73,7 +73,10 @@ fn an_endpoint_goes_through_its_whole_life_over_the_handler() {
     assert_eq!(e["tenant"], "acme");
     assert_eq!(e["description"], "Our ERP");
     assert_eq!(e["events"], json!(["order.*"]));
-    assert_eq!(e["headers"][1], json!({"name": "Authorization", "value": "[redacted]"}));
+    assert_eq!(
+        e["headers"][1],
+        json!({"name": "Authorization", "value": "[redacted]"})
+    );
     assert_eq!(e["filters"], json!([{"key": "region", "values": ["eu"]}]));
     assert_eq!(e["status"], "active");
     assert_eq!(e["has_secret"], true);
@@ -105,13 +108,25 @@ fn an_endpoint_goes_through_its_whole_life_over_the_handler() {
         ("pause", "paused"),
         ("resume", "active"),
     ] {
-        let a = call(&portal, me, "POST", &format!("/endpoints/{id}/{action}"), None);
+        let a = call(
+            &portal,
+            me,
+            "POST",
+            &format!("/endpoints/{id}/{action}"),
+            None,
+        );
         assert_eq!(a.status, 200, "{action}: {}", a.text());
         assert_eq!(a.json["status"], status, "{action}");
     }
     let paused = call(&portal, me, "POST", &format!("/endpoints/{id}/pause"), None);
     assert_eq!(paused.json["paused_reason"], "manual");
-    call(&portal, me, "POST", &format!("/endpoints/{id}/resume"), None);
+    call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/resume"),
+        None,
+    );
 
     let rotated = call(
         &portal,
@@ -130,13 +145,22 @@ fn an_endpoint_goes_through_its_whole_life_over_the_handler() {
             .len(),
         1
     );
-    let revealed = call(&portal, me, "POST", &format!("/endpoints/{id}/reveal-secret"), None);
+    let revealed = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/reveal-secret"),
+        None,
+    );
     assert_eq!(revealed.json["secret"], new_secret);
 
     let deleted = call(&portal, me, "DELETE", &format!("/endpoints/{id}"), None);
     assert_eq!(deleted.status, 204);
     assert!(deleted.raw.is_empty());
-    assert_eq!(call(&portal, me, "GET", &format!("/endpoints/{id}"), None).status, 404);
+    assert_eq!(
+        call(&portal, me, "GET", &format!("/endpoints/{id}"), None).status,
+        404
+    );
     assert!(bus.endpoint(id.parse().unwrap()).is_none());
     bus.shutdown().unwrap();
 }
@@ -146,7 +170,11 @@ fn a_test_send_uses_the_catalog_example_and_shows_the_receivers_answer() {
     let dir = tempfile::tempdir().unwrap();
     let (bus, portal) = open(dir.path());
     let rx = Receiver::start(|_, _| {
-        Reply::Full(202, vec![("X-Seen".into(), "yes".into())], b"thanks".to_vec())
+        Reply::Full(
+            202,
+            vec![("X-Seen".into(), "yes".into())],
+            b"thanks".to_vec(),
+        )
     });
     let token = session(&bus, "acme");
     let me = As::Session(&token);
@@ -213,7 +241,11 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
             if ok.load(std::sync::atomic::Ordering::SeqCst) {
                 Reply::Status(200)
             } else {
-                Reply::Full(503, vec![("Retry-After".into(), "0".into())], b"down".to_vec())
+                Reply::Full(
+                    503,
+                    vec![("Retry-After".into(), "0".into())],
+                    b"down".to_vec(),
+                )
             }
         })
     };
@@ -222,10 +254,18 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
     let (id, _) = create(&portal, me, json!({"name": "r", "url": rx.url("/d")}));
     let before = std::time::SystemTime::now();
     let paid = bus
-        .publish(Event::new("order.paid", &json!({"n": 1})).unwrap().tenant("acme"))
+        .publish(
+            Event::new("order.paid", &json!({"n": 1}))
+                .unwrap()
+                .tenant("acme"),
+        )
         .unwrap();
     let shipped = bus
-        .publish(Event::new("order.shipped", &json!({"n": 2})).unwrap().tenant("acme"))
+        .publish(
+            Event::new("order.shipped", &json!({"n": 2}))
+                .unwrap()
+                .tenant("acme"),
+        )
         .unwrap();
     eventually(WAIT, "both deliveries failed", || {
         let a = call(&portal, me, "GET", "/deliveries?state=failed", None);
@@ -233,8 +273,19 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
     });
 
     let all = call(&portal, me, "GET", "/attempts", None);
-    assert_eq!(all.json["items"].as_array().unwrap().len(), 4, "{}", all.text());
-    let only_paid = call(&portal, me, "GET", "/attempts?event_type=order.paid&outcome=failed", None);
+    assert_eq!(
+        all.json["items"].as_array().unwrap().len(),
+        4,
+        "{}",
+        all.text()
+    );
+    let only_paid = call(
+        &portal,
+        me,
+        "GET",
+        "/attempts?event_type=order.paid&outcome=failed",
+        None,
+    );
     let items = only_paid.json["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|a| a["event"] == paid.to_string()));
@@ -247,16 +298,31 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
         &portal,
         me,
         "GET",
-        &format!("/attempts?endpoint={id}&since_ms={since}&until_ms={}", since + 60_000),
+        &format!(
+            "/attempts?endpoint={id}&since_ms={since}&until_ms={}",
+            since + 60_000
+        ),
         None,
     );
     assert_eq!(ranged.json["items"].as_array().unwrap().len(), 4);
-    let none = call(&portal, me, "GET", &format!("/attempts?until_ms={since}"), None);
+    let none = call(
+        &portal,
+        me,
+        "GET",
+        &format!("/attempts?until_ms={since}"),
+        None,
+    );
     assert_eq!(none.json["items"], json!([]));
 
     // One attempt's detail.
     let first = &items[0];
-    let detail = call(&portal, me, "GET", &format!("/attempts/{}", first["id"].as_str().unwrap()), None);
+    let detail = call(
+        &portal,
+        me,
+        "GET",
+        &format!("/attempts/{}", first["id"].as_str().unwrap()),
+        None,
+    );
     assert_eq!(detail.status, 200, "{}", detail.text());
     assert_eq!(detail.json["status_code"], 503);
     assert_eq!(detail.json["error_kind"], "status");
@@ -272,10 +338,22 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
         .contains("\"n\":1"));
 
     // Deliveries by type, one delivery with its attempts, the event.
-    let failed_paid = call(&portal, me, "GET", "/deliveries?state=failed&event_type=order.paid", None);
+    let failed_paid = call(
+        &portal,
+        me,
+        "GET",
+        "/deliveries?state=failed&event_type=order.paid",
+        None,
+    );
     assert_eq!(failed_paid.json["items"].as_array().unwrap().len(), 1);
     assert_eq!(failed_paid.json["items"][0]["attempts"], 2);
-    let d = call(&portal, me, "GET", &format!("/deliveries/{id}/{shipped}"), None);
+    let d = call(
+        &portal,
+        me,
+        "GET",
+        &format!("/deliveries/{id}/{shipped}"),
+        None,
+    );
     assert_eq!(d.json["delivery"]["state"], "failed");
     assert_eq!(d.json["attempts"].as_array().unwrap().len(), 2);
     let ev = call(&portal, me, "GET", &format!("/events/{shipped}"), None);
@@ -284,10 +362,23 @@ fn the_delivery_log_filters_details_resends_and_recovers() {
 
     // Resend one, then recover the rest.
     ok.store(true, std::sync::atomic::Ordering::SeqCst);
-    let resent = call(&portal, me, "POST", &format!("/deliveries/{id}/{paid}/resend"), None);
+    let resent = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/deliveries/{id}/{paid}/resend"),
+        None,
+    );
     assert_eq!(resent.status, 202, "{}", resent.text());
     eventually(WAIT, "the resend delivered", || {
-        call(&portal, me, "GET", &format!("/deliveries/{id}/{paid}"), None).json["delivery"]["state"]
+        call(
+            &portal,
+            me,
+            "GET",
+            &format!("/deliveries/{id}/{paid}"),
+            None,
+        )
+        .json["delivery"]["state"]
             == "delivered"
     });
     let recovered = call(
@@ -327,7 +418,11 @@ fn lists_page_with_cursors() {
             json!({"name": format!("e{i}"), "url": rx.url("/p"), "tenant": "acme"}),
         );
     }
-    create(&portal, As::Host, json!({"name": "other", "url": rx.url("/p"), "tenant": "globex"}));
+    create(
+        &portal,
+        As::Host,
+        json!({"name": "other", "url": rx.url("/p"), "tenant": "globex"}),
+    );
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -339,7 +434,11 @@ fn lists_page_with_cursors() {
         assert_eq!(page.status, 200, "{}", page.text());
         let items = page.json["items"].as_array().unwrap();
         assert!(items.len() <= 2);
-        seen.extend(items.iter().map(|e| e["name"].as_str().unwrap().to_string()));
+        seen.extend(
+            items
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_string()),
+        );
         match page.json["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -351,11 +450,20 @@ fn lists_page_with_cursors() {
     let types = call(&portal, As::Host, "GET", "/event-types?limit=1", None);
     assert_eq!(types.json["items"][0]["name"], "order.paid");
     let next = types.json["next_cursor"].as_str().unwrap();
-    let rest = call(&portal, As::Host, "GET", &format!("/event-types?cursor={next}"), None);
+    let rest = call(
+        &portal,
+        As::Host,
+        "GET",
+        &format!("/event-types?cursor={next}"),
+        None,
+    );
     assert_eq!(rest.json["items"][0]["name"], "order.shipped");
     assert_eq!(rest.json["next_cursor"], Value::Null);
     let bad = call(&portal, As::Host, "GET", "/endpoints?cursor=zz", None);
-    assert_eq!((bad.status, bad.code(), bad.field()), (400, "invalid_query", "cursor"));
+    assert_eq!(
+        (bad.status, bad.code(), bad.field()),
+        (400, "invalid_query", "cursor")
+    );
     bus.shutdown().unwrap();
 }
 
@@ -390,9 +498,18 @@ fn the_host_manages_tenants_and_sessions() {
     assert_eq!(me.json["expires_ms"], issued.json["expires_ms"]);
     let own = call(&portal, As::Session(token), "GET", "/tenants", None);
     assert_eq!(own.json["items"].as_array().unwrap().len(), 1);
-    let revoked = call(&portal, As::Host, "POST", "/tenants/acme/sessions/revoke", None);
+    let revoked = call(
+        &portal,
+        As::Host,
+        "POST",
+        "/tenants/acme/sessions/revoke",
+        None,
+    );
     assert_eq!(revoked.status, 204);
-    assert_eq!(call(&portal, As::Session(token), "GET", "/session", None).status, 401);
+    assert_eq!(
+        call(&portal, As::Session(token), "GET", "/session", None).status,
+        401
+    );
     let host = call(&portal, As::Host, "GET", "/session", None);
     assert_eq!(host.json["scope"], "host");
     let branding = call(&portal, As::Nobody, "GET", "/branding", None);
@@ -416,41 +533,87 @@ fn bad_input_names_the_field_and_writes_nothing() {
     let (id, _) = create(&portal, me, json!({"name": "keep", "url": rx.url("/k")}));
     let before = format!("{:?}", bus.endpoint(id.parse().unwrap()).unwrap().config());
     let raw = |method: &str, path: &str, body: &[u8], ct: Option<&str>| {
-        let mut req = request(method, &format!("/portal/api/v1{path}"), Some(&token), body.to_vec());
+        let mut req = request(
+            method,
+            &format!("/portal/api/v1{path}"),
+            Some(&token),
+            body.to_vec(),
+        );
         if let Some(ct) = ct {
-            req.headers_mut().insert("content-type", ct.parse().unwrap());
+            req.headers_mut()
+                .insert("content-type", ct.parse().unwrap());
         }
         send(&portal, me, req)
     };
     let cases: Vec<(common::portal::Answer, u16, &str, &str)> = vec![
-        (raw("POST", "/endpoints", b"{\"name\": ", None), 400, "invalid_json", ""),
-        (raw("POST", "/endpoints", b"[]", None), 400, "invalid_json", ""),
         (
-            call(&portal, me, "POST", "/endpoints", Some(json!({"name": "x", "url": rx.url("/x"), "colour": 1}))),
+            raw("POST", "/endpoints", b"{\"name\": ", None),
+            400,
+            "invalid_json",
+            "",
+        ),
+        (
+            raw("POST", "/endpoints", b"[]", None),
+            400,
+            "invalid_json",
+            "",
+        ),
+        (
+            call(
+                &portal,
+                me,
+                "POST",
+                "/endpoints",
+                Some(json!({"name": "x", "url": rx.url("/x"), "colour": 1})),
+            ),
             400,
             "unknown_field",
             "colour",
         ),
         (
-            call(&portal, me, "POST", "/endpoints", Some(json!({"url": rx.url("/x")}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                "/endpoints",
+                Some(json!({"url": rx.url("/x")})),
+            ),
             400,
             "missing_field",
             "name",
         ),
         (
-            call(&portal, me, "POST", "/endpoints", Some(json!({"name": 5, "url": rx.url("/x")}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                "/endpoints",
+                Some(json!({"name": 5, "url": rx.url("/x")})),
+            ),
             400,
             "invalid_json",
             "name",
         ),
         (
-            call(&portal, me, "POST", "/endpoints", Some(json!({"name": "x", "url": "ftp://x.example"}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                "/endpoints",
+                Some(json!({"name": "x", "url": "ftp://x.example"})),
+            ),
             400,
             "invalid_field",
             "url",
         ),
         (
-            call(&portal, me, "POST", "/endpoints", Some(json!({"name": "x", "url": rx.url("/x"), "events": ["a.*.b"]}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                "/endpoints",
+                Some(json!({"name": "x", "url": rx.url("/x"), "events": ["a.*.b"]})),
+            ),
             400,
             "invalid_field",
             "events",
@@ -461,7 +624,9 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 me,
                 "POST",
                 "/endpoints",
-                Some(json!({"name": "x", "url": rx.url("/x"), "headers": [{"name": "Bad Header", "value": "v"}]})),
+                Some(
+                    json!({"name": "x", "url": rx.url("/x"), "headers": [{"name": "Bad Header", "value": "v"}]}),
+                ),
             ),
             400,
             "invalid_field",
@@ -473,32 +638,58 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 me,
                 "POST",
                 "/endpoints",
-                Some(json!({"name": "x", "url": rx.url("/x"), "headers": [{"name": "a", "value": "v", "x": 1}]})),
+                Some(
+                    json!({"name": "x", "url": rx.url("/x"), "headers": [{"name": "a", "value": "v", "x": 1}]}),
+                ),
             ),
             400,
             "unknown_field",
             "headers[0].x",
         ),
         (
-            call(&portal, me, "PATCH", &format!("/endpoints/{id}"), Some(json!({"url": "not a url"}))),
+            call(
+                &portal,
+                me,
+                "PATCH",
+                &format!("/endpoints/{id}"),
+                Some(json!({"url": "not a url"})),
+            ),
             400,
             "invalid_field",
             "url",
         ),
         (
-            call(&portal, me, "PATCH", &format!("/endpoints/{id}"), Some(json!({"name": ""}))),
+            call(
+                &portal,
+                me,
+                "PATCH",
+                &format!("/endpoints/{id}"),
+                Some(json!({"name": ""})),
+            ),
             400,
             "invalid_field",
             "name",
         ),
         (
-            call(&portal, me, "POST", &format!("/endpoints/{id}/rotate-secret"), Some(json!({"grace_seconds": -1}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                &format!("/endpoints/{id}/rotate-secret"),
+                Some(json!({"grace_seconds": -1})),
+            ),
             400,
             "invalid_json",
             "grace_seconds",
         ),
         (
-            call(&portal, me, "POST", &format!("/endpoints/{id}/rotate-secret"), Some(json!({"secret": "whsec_!!"}))),
+            call(
+                &portal,
+                me,
+                "POST",
+                &format!("/endpoints/{id}/rotate-secret"),
+                Some(json!({"secret": "whsec_!!"})),
+            ),
             400,
             "invalid_field",
             "secret",
@@ -510,24 +701,66 @@ fn bad_input_names_the_field_and_writes_nothing() {
             "",
         ),
         (
-            raw("POST", "/endpoints", b"name=x", Some("application/x-www-form-urlencoded")),
+            raw(
+                "POST",
+                "/endpoints",
+                b"name=x",
+                Some("application/x-www-form-urlencoded"),
+            ),
             415,
             "unsupported_media_type",
             "",
         ),
-        (call(&portal, me, "GET", "/endpoints?colour=red", None), 400, "invalid_query", "colour"),
-        (call(&portal, me, "GET", "/attempts?outcome=maybe", None), 400, "invalid_query", "outcome"),
-        (call(&portal, me, "GET", "/endpoints?limit=0", None), 400, "invalid_query", "limit"),
-        (call(&portal, me, "PUT", "/endpoints", None), 405, "method_not_allowed", ""),
-        (call(&portal, me, "GET", "/nothing-here", None), 404, "not_found", ""),
         (
-            call(&portal, me, "POST", &format!("/endpoints/{id}/test"), Some(json!({"payload": {}}))),
+            call(&portal, me, "GET", "/endpoints?colour=red", None),
+            400,
+            "invalid_query",
+            "colour",
+        ),
+        (
+            call(&portal, me, "GET", "/attempts?outcome=maybe", None),
+            400,
+            "invalid_query",
+            "outcome",
+        ),
+        (
+            call(&portal, me, "GET", "/endpoints?limit=0", None),
+            400,
+            "invalid_query",
+            "limit",
+        ),
+        (
+            call(&portal, me, "PUT", "/endpoints", None),
+            405,
+            "method_not_allowed",
+            "",
+        ),
+        (
+            call(&portal, me, "GET", "/nothing-here", None),
+            404,
+            "not_found",
+            "",
+        ),
+        (
+            call(
+                &portal,
+                me,
+                "POST",
+                &format!("/endpoints/{id}/test"),
+                Some(json!({"payload": {}})),
+            ),
             400,
             "missing_field",
             "event_type",
         ),
         (
-            call(&portal, me, "POST", &format!("/endpoints/{id}/recover"), None),
+            call(
+                &portal,
+                me,
+                "POST",
+                &format!("/endpoints/{id}/recover"),
+                None,
+            ),
             400,
             "missing_field",
             "since_ms",
@@ -546,7 +779,10 @@ fn bad_input_names_the_field_and_writes_nothing() {
     assert_eq!(allow.headers["allow"], "GET, POST");
     // Nothing was written: one endpoint, unchanged.
     assert_eq!(bus.endpoints(None, 100).items.len(), 1);
-    assert_eq!(format!("{:?}", bus.endpoint(id.parse().unwrap()).unwrap().config()), before);
+    assert_eq!(
+        format!("{:?}", bus.endpoint(id.parse().unwrap()).unwrap().config()),
+        before
+    );
     bus.shutdown().unwrap();
 }
 
@@ -563,14 +799,23 @@ fn the_api_and_the_page_work_over_a_real_loopback_server() {
         .build()
         .new_agent();
 
-    let page = agent.get(format!("{}/portal/", server.base)).call().unwrap();
+    let page = agent
+        .get(format!("{}/portal/", server.base))
+        .call()
+        .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let bare = agent.get(format!("{}/portal", server.base)).call().unwrap();
     assert_eq!(bare.status(), 308);
     assert_eq!(bare.headers()["location"], "/portal/");
     for asset in ["portal.js", "portal.css", "openapi.json"] {
-        let r = agent.get(format!("{}/portal/{asset}", server.base)).call().unwrap();
+        let r = agent
+            .get(format!("{}/portal/{asset}", server.base))
+            .call()
+            .unwrap();
         assert_eq!(r.status(), 200, "{asset}");
     }
 

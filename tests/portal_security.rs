@@ -50,9 +50,17 @@ fn world(dir: &std::path::Path) -> World {
         );
         assert_eq!(a.status, 201, "{}", a.text());
         let ev = bus
-            .publish(Event::new("order.paid", &json!({"t": tenant})).unwrap().tenant(tenant))
+            .publish(
+                Event::new("order.paid", &json!({"t": tenant}))
+                    .unwrap()
+                    .tenant(tenant),
+            )
             .unwrap();
         ids.push((a.json["endpoint"]["id"].as_str().unwrap().to_string(), ev));
+    }
+    // Both tenants' attempts are logged before any test looks.
+    for (_, ev) in &ids {
+        eventually(WAIT, "an attempt", || !bus.attempts(*ev).unwrap().is_empty());
     }
     let (globex_endpoint, globex_event) = ids.pop().unwrap();
     let mut attempt = None;
@@ -110,8 +118,14 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
     let me = As::Session(&w.acme);
     let (ep, ev, at) = (&w.globex_endpoint, w.globex_event, &w.globex_attempt);
     let reveal = |w: &World| {
-        call(&w.portal, As::Host, "POST", &format!("/endpoints/{ep}/reveal-secret"), None).json
-            ["secret"]
+        call(
+            &w.portal,
+            As::Host,
+            "POST",
+            &format!("/endpoints/{ep}/reveal-secret"),
+            None,
+        )
+        .json["secret"]
             .clone()
     };
     let secret_before = reveal(&w);
@@ -119,7 +133,11 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
     let before = snapshot(&w.bus);
     let not_found: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("/endpoints/{ep}"), None),
-        ("PATCH", format!("/endpoints/{ep}"), Some(json!({"name": "pwned"}))),
+        (
+            "PATCH",
+            format!("/endpoints/{ep}"),
+            Some(json!({"name": "pwned"})),
+        ),
         ("DELETE", format!("/endpoints/{ep}"), None),
         ("POST", format!("/endpoints/{ep}/enable"), None),
         ("POST", format!("/endpoints/{ep}/disable"), None),
@@ -127,8 +145,16 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
         ("POST", format!("/endpoints/{ep}/resume"), None),
         ("POST", format!("/endpoints/{ep}/rotate-secret"), None),
         ("POST", format!("/endpoints/{ep}/reveal-secret"), None),
-        ("POST", format!("/endpoints/{ep}/test"), Some(json!({"event_type": "x"}))),
-        ("POST", format!("/endpoints/{ep}/recover"), Some(json!({"since_ms": 0}))),
+        (
+            "POST",
+            format!("/endpoints/{ep}/test"),
+            Some(json!({"event_type": "x"})),
+        ),
+        (
+            "POST",
+            format!("/endpoints/{ep}/recover"),
+            Some(json!({"since_ms": 0})),
+        ),
         ("GET", format!("/deliveries/{ep}/{ev}"), None),
         ("POST", format!("/deliveries/{ep}/{ev}/resend"), None),
         ("GET", format!("/attempts/{at}"), None),
@@ -138,7 +164,11 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
     for (method, path, body) in &not_found {
         let a = call(&w.portal, me, method, path, body.clone());
         assert_eq!(a.status, 404, "{method} {path}: {}", a.text());
-        assert!(!a.text().contains("globex"), "{method} {path}: {}", a.text());
+        assert!(
+            !a.text().contains("globex"),
+            "{method} {path}: {}",
+            a.text()
+        );
     }
     // Listings show nothing of globex, whatever the filter.
     for path in [
@@ -155,13 +185,23 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
         assert!(!a.text().contains("globex"), "{path}: {}", a.text());
         assert!(!a.text().contains(&ev.to_string()), "{path}: {}", a.text());
     }
-    let filtered = call(&w.portal, me, "GET", &format!("/deliveries?endpoint={ep}"), None);
-    assert_eq!((filtered.status, filtered.field()), (400, "endpoint"));
+    let filtered = call(
+        &w.portal,
+        me,
+        "GET",
+        &format!("/deliveries?endpoint={ep}"),
+        None,
+    );
+    assert_eq!(filtered.status, 404, "{}", filtered.text());
     // Naming the other tenant, or acting as the host, is refused.
     for (method, path, body) in [
         ("GET", "/endpoints?tenant=globex", None),
         ("GET", "/stats?tenant=globex", None),
-        ("POST", "/endpoints", Some(json!({"name": "x", "url": "https://a.example", "tenant": "globex"}))),
+        (
+            "POST",
+            "/endpoints",
+            Some(json!({"name": "x", "url": "https://a.example", "tenant": "globex"})),
+        ),
         ("PUT", "/tenants/globex", Some(json!({}))),
         ("DELETE", "/tenants/globex", None),
         ("POST", "/tenants/globex/sessions", None),
@@ -182,7 +222,10 @@ fn a_session_never_reaches_another_tenants_data_on_any_route() {
 /// handler's own key: a token signed with it is genuine).
 fn stored_key(dir: &std::path::Path) -> Vec<u8> {
     let db = sled::open(dir).unwrap();
-    db.get(b"mmeta/portal/session-key").unwrap().unwrap().to_vec()
+    db.get(b"mmeta/portal/session-key")
+        .unwrap()
+        .unwrap()
+        .to_vec()
 }
 
 fn forge(key: &[u8], issued_us: u64, expires_ms: u64, tenant: &str) -> String {
@@ -223,10 +266,16 @@ fn missing_malformed_tampered_expired_and_revoked_tokens_answer_401() {
     let bus = fast_bus(dir.path()).open().unwrap();
     let portal = Portal::builder(bus.clone()).build().unwrap();
     // The key survived the restart: the old token still works.
-    assert_eq!(call(&portal, As::Session(&old_token), "GET", "/session", None).status, 200);
+    assert_eq!(
+        call(&portal, As::Session(&old_token), "GET", "/session", None).status,
+        200
+    );
     // A token made with the real key is accepted: the forging is right.
     let genuine = forge(&key, 1, now_ms() + 60_000, "acme");
-    assert_eq!(call(&portal, As::Session(&genuine), "GET", "/endpoints", None).status, 200);
+    assert_eq!(
+        call(&portal, As::Session(&genuine), "GET", "/endpoints", None).status,
+        200
+    );
 
     let (payload, tag) = old_token["hbp1.".len()..].split_once('.').unwrap();
     let flip = |s: &str| {
@@ -239,7 +288,10 @@ fn missing_malformed_tampered_expired_and_revoked_tokens_answer_401() {
     let cases = [
         ("tampered payload", format!("hbp1.{}.{tag}", flip(payload))),
         ("tampered tag", format!("hbp1.{payload}.{}", flip(tag))),
-        ("truncated tag", format!("hbp1.{payload}.{}", &tag[..tag.len() - 2])),
+        (
+            "truncated tag",
+            format!("hbp1.{payload}.{}", &tag[..tag.len() - 2]),
+        ),
         ("another key", other_key),
         ("expired", expired),
         ("garbage", "not-a-token".to_string()),
@@ -247,7 +299,12 @@ fn missing_malformed_tampered_expired_and_revoked_tokens_answer_401() {
     ];
     for (what, token) in &cases {
         let a = call(&portal, As::Session(token), "GET", "/endpoints", None);
-        assert_eq!((a.status, a.code()), (401, "unauthorized"), "{what}: {}", a.text());
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthorized"),
+            "{what}: {}",
+            a.text()
+        );
     }
     assert_eq!(
         call(&portal, As::Session(&cases[4].1), "GET", "/session", None).json["error"]["message"],
@@ -271,12 +328,23 @@ fn missing_malformed_tampered_expired_and_revoked_tokens_answer_401() {
         let a = call(&portal, As::Session(token), "GET", "/endpoints", None);
         assert_eq!(a.json["error"]["message"], "session revoked");
     }
-    assert_eq!(call(&portal, As::Session(&globex), "GET", "/endpoints", None).status, 200);
-    let fresh = bus.portal_session(&acme, Duration::from_secs(600)).unwrap().token;
-    assert_eq!(call(&portal, As::Session(&fresh), "GET", "/endpoints", None).status, 200);
+    assert_eq!(
+        call(&portal, As::Session(&globex), "GET", "/endpoints", None).status,
+        200
+    );
+    let fresh = bus
+        .portal_session(&acme, Duration::from_secs(600))
+        .unwrap()
+        .token;
+    assert_eq!(
+        call(&portal, As::Session(&fresh), "GET", "/endpoints", None).status,
+        200
+    );
     // Out-of-range lifetimes are refused.
     assert!(bus.portal_session(&acme, Duration::from_secs(59)).is_err());
-    assert!(bus.portal_session(&acme, Duration::from_secs(8 * 24 * 3600)).is_err());
+    assert!(bus
+        .portal_session(&acme, Duration::from_secs(8 * 24 * 3600))
+        .is_err());
     bus.shutdown().unwrap();
 }
 
@@ -287,7 +355,11 @@ fn stored_markup_comes_back_as_json_strings_under_a_strict_policy() {
     let portal = Portal::builder(bus.clone()).build().unwrap();
     let evil = "<script>alert(1)</script>\"onload=alert(2)";
     let rx = Receiver::start(move |_, _| {
-        Reply::Full(500, vec![("X-Evil".into(), "\"onload=x".into())], evil.as_bytes().to_vec())
+        Reply::Full(
+            500,
+            vec![("X-Evil".into(), "\"onload=x".into())],
+            evil.as_bytes().to_vec(),
+        )
     });
     let token = bus
         .portal_session(&TenantId::new("acme").unwrap(), Duration::from_secs(600))
@@ -299,14 +371,22 @@ fn stored_markup_comes_back_as_json_strings_under_a_strict_policy() {
         me,
         "POST",
         "/endpoints",
-        Some(json!({"name": evil, "url": rx.url("/x"), "description": evil,
-            "headers": [{"name": "X-Note", "value": evil}]})),
+        Some(
+            json!({"name": evil, "url": rx.url("/x"), "description": evil,
+            "headers": [{"name": "X-Note", "value": evil}]}),
+        ),
     );
     assert_eq!(created.status, 201, "{}", created.text());
     let ev = bus
-        .publish(Event::new("order.paid", &json!({"note": evil})).unwrap().tenant("acme"))
+        .publish(
+            Event::new("order.paid", &json!({"note": evil}))
+                .unwrap()
+                .tenant("acme"),
+        )
         .unwrap();
-    eventually(WAIT, "the attempt", || !bus.attempts(ev).unwrap().is_empty());
+    eventually(WAIT, "the attempt", || {
+        !bus.attempts(ev).unwrap().is_empty()
+    });
     let id = created.json["endpoint"]["id"].as_str().unwrap();
     let e = call(&portal, me, "GET", &format!("/endpoints/{id}"), None);
     assert_eq!(e.json["name"], evil);
@@ -337,7 +417,10 @@ fn stored_markup_comes_back_as_json_strings_under_a_strict_policy() {
     for r in [&e, &detail, &page, &missing] {
         let csp = r.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'self'"), "{csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
         assert_eq!(r.headers["referrer-policy"], "no-referrer");
@@ -367,17 +450,47 @@ fn secrets_and_tokens_stay_out_of_lists_and_logs() {
     let token = session.token.clone();
     let me = As::Session(&token);
     let ((secret, rotated, answers), logs) = capture_logs(|| {
-        let created = call(&portal, me, "POST", "/endpoints", Some(json!({"name": "s", "url": rx.url("/s")})));
+        let created = call(
+            &portal,
+            me,
+            "POST",
+            "/endpoints",
+            Some(json!({"name": "s", "url": rx.url("/s")})),
+        );
         let id = created.json["endpoint"]["id"].as_str().unwrap().to_string();
         let secret = created.json["secret"].as_str().unwrap().to_string();
-        let rotated = call(&portal, me, "POST", &format!("/endpoints/{id}/rotate-secret"), None).json
-            ["secret"]
+        let rotated = call(
+            &portal,
+            me,
+            "POST",
+            &format!("/endpoints/{id}/rotate-secret"),
+            None,
+        )
+        .json["secret"]
             .as_str()
             .unwrap()
             .to_string();
-        call(&portal, me, "POST", &format!("/endpoints/{id}/test"), Some(json!({"event_type": "a.b"})));
-        call(&portal, me, "POST", &format!("/endpoints/{id}/reveal-secret"), None);
-        call(&portal, As::Session("hbp1.bad.token"), "GET", "/endpoints", None);
+        call(
+            &portal,
+            me,
+            "POST",
+            &format!("/endpoints/{id}/test"),
+            Some(json!({"event_type": "a.b"})),
+        );
+        call(
+            &portal,
+            me,
+            "POST",
+            &format!("/endpoints/{id}/reveal-secret"),
+            None,
+        );
+        call(
+            &portal,
+            As::Session("hbp1.bad.token"),
+            "GET",
+            "/endpoints",
+            None,
+        );
         let answers: Vec<String> = [
             "/endpoints".to_string(),
             format!("/endpoints/{id}"),
@@ -400,4 +513,88 @@ fn secrets_and_tokens_stay_out_of_lists_and_logs() {
     assert!(!logs.contains(&token), "the logs show the session token");
     assert!(!format!("{portal:?}").contains("key"));
     bus.shutdown().unwrap();
+}
+
+#[test]
+fn urls_from_the_portal_pass_the_same_ssrf_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    // No allow_private_networks: loopback is refused, as in production.
+    let bus = hookbus::Bus::builder(dir.path())
+        .timeout(Duration::from_secs(2))
+        .open()
+        .unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let rx = Receiver::ok();
+    let token = bus
+        .portal_session(&TenantId::new("acme").unwrap(), Duration::from_secs(600))
+        .unwrap()
+        .token;
+    let me = As::Session(&token);
+    let created = call(
+        &portal,
+        me,
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "inside", "url": rx.url("/x")})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json["endpoint"]["id"].as_str().unwrap();
+    let test = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/test"),
+        Some(json!({"event_type": "a.b"})),
+    );
+    assert_eq!(test.status, 200, "{}", test.text());
+    assert_eq!(
+        test.json["attempt"]["error_kind"],
+        "blocked",
+        "{}",
+        test.text()
+    );
+    assert!(
+        rx.requests().is_empty(),
+        "nothing reached the private address"
+    );
+    for url in [
+        "http://user:pw@example.com/",
+        "file:///etc/passwd",
+        "gopher://x.example/",
+    ] {
+        let a = call(
+            &portal,
+            me,
+            "POST",
+            "/endpoints",
+            Some(json!({"name": "x", "url": url})),
+        );
+        assert_eq!((a.status, a.field()), (400, "url"), "{url}: {}", a.text());
+    }
+    bus.shutdown().unwrap();
+}
+
+#[test]
+fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let acme = TenantId::new("acme").unwrap();
+    let get = |path: &str| {
+        let req =
+            common::portal::request("GET", &format!("/portal/api/v1{path}"), None, Vec::new());
+        let resp = w.portal.handle_for_tenant(req, &acme);
+        let status = resp.status().as_u16();
+        (status, String::from_utf8(resp.into_body()).unwrap())
+    };
+    let (status, body) = get("/endpoints");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("acme hook") && !body.contains("globex"),
+        "{body}"
+    );
+    assert_eq!(get(&format!("/endpoints/{}", w.globex_endpoint)).0, 404);
+    assert_eq!(get(&format!("/events/{}", w.globex_event)).0, 404);
+    let (_, session) = get("/session");
+    assert!(session.contains("\"scope\":\"tenant\""), "{session}");
+    w.bus.shutdown().unwrap();
 }

@@ -63,7 +63,7 @@
 //!
 //! ```no_run
 //! use std::io::Read;
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let bus = hookbus::Bus::open("/var/lib/myapp/webhooks")?;
 //! let portal = hookbus::portal::Portal::builder(bus.clone()).prefix("/portal").build()?;
 //! let server = tiny_http::Server::http("127.0.0.1:8080")?;

@@ -88,7 +88,7 @@ impl Fields {
         let path = self.path(name);
         match self.take(name) {
             None => Ok(None),
-            Some(v) => match v.as_u64() {
+            Some(v) => match whole_number(&v) {
                 Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
                 Some(_) => Err(ApiError::invalid_field(
                     &path,
@@ -153,6 +153,16 @@ impl Fields {
     }
 }
 
+/// A JSON number that is a whole number, as JSON Schema's `integer` has it
+/// (`5` and `5.0` alike).
+fn whole_number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        let f = v.as_f64()?;
+        // Below 2^53 every whole f64 is exact.
+        (f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f)).then_some(f as u64)
+    })
+}
+
 /// The query string, decoded; a parameter given twice is an error (its
 /// meaning would be unclear). Parameters are taken by the routes, and
 /// [`Query::finish`] refuses unknown ones.
@@ -176,9 +186,10 @@ impl Query {
         Ok(Query { params })
     }
 
-    /// A parameter's value; an empty value counts as not given.
+    /// A parameter's value. An empty value is a value (`tenant=` names no
+    /// valid tenant): leave a filter out to not filter.
     pub(crate) fn take(&mut self, name: &str) -> Option<String> {
-        self.params.remove(name).filter(|v| !v.is_empty())
+        self.params.remove(name)
     }
 
     /// A parameter parsed by `parse`; a value it refuses is an error

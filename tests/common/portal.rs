@@ -40,7 +40,12 @@ impl Answer {
     }
 }
 
-pub fn request(method: &str, path: &str, token: Option<&str>, body: Vec<u8>) -> http::Request<Vec<u8>> {
+pub fn request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> http::Request<Vec<u8>> {
     let mut b = http::Request::builder().method(method).uri(path);
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
@@ -74,8 +79,14 @@ pub fn call(portal: &Portal, who: As<'_>, method: &str, path: &str, body: Option
         As::Session(t) => Some(t),
         _ => None,
     };
-    let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
-    send(portal, who, request(method, &format!("/portal/api/v1{path}"), token, body))
+    let body = body
+        .map(|b| serde_json::to_vec(&b).unwrap())
+        .unwrap_or_default();
+    send(
+        portal,
+        who,
+        request(method, &format!("/portal/api/v1{path}"), token, body),
+    )
 }
 
 /// The handler mounted on a real tiny_http server on 127.0.0.1 (one
@@ -120,14 +131,19 @@ impl Drop for Server {
 fn answer(portal: &Portal, host: bool, mut rq: tiny_http::Request) {
     let mut body = Vec::new();
     let read = rq.as_reader().take(2 * 1024 * 1024).read_to_end(&mut body);
-    let mut req = http::Request::builder().method(rq.method().as_str()).uri(rq.url());
+    let mut req = http::Request::builder()
+        .method(rq.method().as_str())
+        .uri(rq.url());
     for h in rq.headers() {
         req = req.header(h.field.as_str().as_str(), h.value.as_str());
     }
     let resp = match (read, req.body(body)) {
         (Ok(_), Ok(req)) if host => portal.handle_host(req),
         (Ok(_), Ok(req)) => portal.handle(req),
-        _ => http::Response::builder().status(400).body(Vec::new()).unwrap(),
+        _ => http::Response::builder()
+            .status(400)
+            .body(Vec::new())
+            .unwrap(),
     };
     let headers = resp
         .headers()

@@ -88,9 +88,24 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, id: &str) -> Reply {
     ok(view(ctx.bus, &e)?)
 }
 
+/// Custom headers. Values are visible ASCII, spaces and tabs: what every
+/// receiver reads the same way (the bus also takes other bytes, which
+/// HTTP leaves to each server to interpret).
 fn read_headers(f: &mut Fields) -> Result<Option<Vec<(String, String)>>, ApiError> {
+    let mut index = 0;
     f.objects("headers", |h| {
-        Ok((h.required_string("name")?, h.required_string("value")?))
+        let (name, value) = (h.required_string("name")?, h.required_string("value")?);
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            return Err(ApiError::invalid_field(
+                &format!("headers[{index}].value"),
+                "header values are visible ASCII, spaces and tabs",
+            ));
+        }
+        index += 1;
+        Ok((name, value))
     })
 }
 

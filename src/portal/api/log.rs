@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{cursor, ok, page_json, views, Ctx, Reply};
 use crate::bus::Bus;
 use crate::endpoint::EndpointId;
-use crate::event::EventId;
+use crate::event::{validate_event_type, EventId};
 use crate::log::{Attempt, AttemptQuery, Delivery, DeliveryFilter};
 use crate::page::{Cursor, Page};
 use crate::portal::errors::ApiError;
@@ -57,6 +57,13 @@ impl<'a> EventTypes<'a> {
         self.known.insert(event, t.clone());
         Ok(t)
     }
+}
+
+/// An `event_type` filter: a valid event type.
+fn event_type_filter(ctx: &mut Ctx<'_>) -> Result<Option<String>, ApiError> {
+    ctx.query.parsed("event_type", "an event type", |v| {
+        validate_event_type(v).is_ok().then(|| v.to_string())
+    })
 }
 
 fn parse_endpoint(text: &str) -> Option<EndpointId> {
@@ -116,7 +123,7 @@ pub(crate) fn deliveries(ctx: &mut Ctx<'_>) -> Reply {
         }
     };
     let endpoint = ctx.query.take("endpoint");
-    let event_type = ctx.query.take("event_type");
+    let event_type = event_type_filter(ctx)?;
     let (since, until) = time_range(ctx)?;
     let tenant = ctx.listing_tenant()?;
     let (limit, after) = ctx.page()?;
@@ -127,7 +134,7 @@ pub(crate) fn deliveries(ctx: &mut Ctx<'_>) -> Reply {
             parse_endpoint(&text)
                 .and_then(|id| ctx.bus.endpoint(id))
                 .filter(|e| ctx.sees(e.tenant()))
-                .ok_or_else(|| ApiError::invalid_query("endpoint", "no such endpoint"))?
+                .ok_or_else(|| ApiError::not_found("endpoint"))?
                 .id(),
         ),
         None => None,
@@ -218,7 +225,7 @@ pub(crate) fn attempts(ctx: &mut Ctx<'_>) -> Reply {
     if let Some(ev) = ctx.query.parsed("event", "an event id", parse_event)? {
         query = query.event(ev);
     }
-    let event_type = ctx.query.take("event_type");
+    let event_type = event_type_filter(ctx)?;
     match ctx.query.take("outcome").as_deref() {
         None => {}
         Some("succeeded") => query = query.succeeded(true),
