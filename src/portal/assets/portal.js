@@ -108,6 +108,7 @@
   var api = {
     branding: function () { return request('GET', 'api/v1/branding'); },
     session: function () { return request('GET', 'api/v1/session'); },
+    tenant: function (key) { return request('GET', 'api/v1/tenants/' + seg(key)); },
     eventTypes: function (cursor) { return request('GET', 'api/v1/event-types' + query({ limit: 100, cursor: cursor })); },
     endpoints: function (cursor) { return request('GET', 'api/v1/endpoints' + query({ limit: PAGE_SIZE, cursor: cursor })); },
     createEndpoint: function (body) { return request('POST', 'api/v1/endpoints', body); },
@@ -1085,14 +1086,17 @@
     if (error && error.message) { setText($('nosession-detail'), error.message + ' Ask your provider for a new link.'); }
   }
 
-  /** Says whose settings these are and until when the link works. */
+  /** Says whose settings these are (the tenant's display name when it has one) and until when the link works. */
   function showSession(info) {
-    if (!info || !info.tenant) { return; }
-    var text = 'Account ' + info.tenant;
-    if (info.expires_ms) { text += ' · link valid until ' + dateFormat.format(new Date(info.expires_ms)); }
-    var el = $('session-info');
-    setText(el, text);
-    el.hidden = false;
+    if (!info || !info.tenant) { return null; }
+    var show = function (name) {
+      var text = 'Account ' + name;
+      if (info.expires_ms) { text += ' · link valid until ' + dateFormat.format(new Date(info.expires_ms)); }
+      var el = $('session-info');
+      setText(el, text);
+      el.hidden = false;
+    };
+    return api.tenant(info.tenant).then(function (t) { show(t.display_name || info.tenant); }, function () { show(info.tenant); });
   }
 
   // --------------------------------------------------------------- start
