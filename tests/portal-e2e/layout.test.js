@@ -50,6 +50,7 @@ describe('layout', () => {
     const { page } = desktop;
     assert.equal(await page.title(), 'Northwind webhooks');
     assert.equal(await page.locator('#brand-title').textContent(), 'Northwind webhooks');
+    await h.waitFor('the account line', async () => /^Account Acme Corp · link valid until /.test(await page.locator('#session-info').textContent()));
     const accent = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim());
     assert.ok(accent.length > 0 && accent !== '#3451d1', `accent ${accent}`);
     await h.waitFor('the logo to load', () => page.evaluate(() => {
