@@ -10,7 +10,8 @@
 //! 127.0.0.1 standing in for two customers' servers, creates the demo
 //! tenant `acme` with three endpoints (one healthy, one failing with 500,
 //! one answering 410 Gone, which pauses it) and a second tenant `globex`
-//! with one, and publishes an event to each tenant every second. It mounts
+//! with one, and publishes an event to each tenant every second (cycling
+//! through the catalog's types and a `region` attribute). It mounts
 //! the portal handler under `/portal/` on a tiny_http server and prints one
 //! portal link per tenant; each carries a session token in its URL
 //! fragment, as a host's backend would hand it to a logged-in customer.
@@ -323,8 +324,12 @@ fn to_http(request: &mut tiny_http::Request) -> Result<http::Request<Vec<u8>>, S
 const LOGO_PATH: &str = "/northwind-logo.svg";
 const LOGO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#0f766e"/><path d="M18 46V18h6l16 18V18h6v28h-6L24 28v18z" fill="#fff"/></svg>"##;
 
+/// The `region` attribute the demo's events carry in turn, for endpoint
+/// filters to choose from.
+const REGIONS: [&str; 3] = ["eu", "us", "apac"];
+
 /// Publishes one event to each tenant every `TRAFFIC_EVERY`, cycling
-/// through the catalog, until `stop` is set.
+/// through the catalog and the regions, until `stop` is set.
 struct Traffic(thread::JoinHandle<()>);
 
 impl Traffic {
@@ -337,8 +342,10 @@ impl Traffic {
                 for tenant in [ACME, GLOBEX] {
                     let mut payload = example.clone();
                     payload["sequence"] = json!(n);
-                    let published = Event::new(*name, &payload)
-                        .and_then(|e| Ok(bus.publish(e.tenant(tenant))?));
+                    let region = REGIONS[(n as usize) % REGIONS.len()];
+                    let published = Event::new(*name, &payload).and_then(|e| {
+                        Ok(bus.publish(e.tenant(tenant).attribute("region", region))?)
+                    });
                     if let Err(e) = published {
                         eprintln!("traffic: publish failed: {e}");
                     }

@@ -42,6 +42,7 @@ describe('endpoints', () => {
       url: `${receiver.url}/hooks`,
       types: ['order.created', 'order.paid'],
       headers: [['x-api-key', 'warehouse-key-1']],
+      filters: [['region', 'eu, us']],
     });
     assert.match(secret, /^whsec_[A-Za-z0-9+/=]{20,}$/);
     const c = h.card(page, name);
@@ -52,8 +53,26 @@ describe('endpoints', () => {
     await c.locator('[data-action="edit"]').click();
     assert.equal(await page.inputValue('#ep-name'), name);
     assert.equal(await page.locator('#ep-headers [data-slot="key"]').inputValue(), 'x-api-key');
+    assert.equal(await page.locator('#ep-filters [data-slot="key"]').inputValue(), 'region');
+    assert.equal(await page.locator('#ep-filters [data-slot="value"]').inputValue(), 'eu, us');
     assert.ok(!(await page.locator('#dlg-endpoint').textContent()).includes(secret));
     await page.locator('#dlg-endpoint .dialog-foot [data-close]').click();
+  });
+
+  test('the enable switch disables and enables the endpoint', async () => {
+    const c = h.card(page, name);
+    const toggle = async (on) => {
+      await c.locator('[data-action="edit"]').click();
+      await page.locator('#dlg-endpoint').waitFor({ state: 'visible' });
+      assert.equal(await page.isChecked('#ep-enabled'), !on);
+      await page.setChecked('#ep-enabled', on);
+      await page.click('#endpoint-save');
+      await page.locator('#dlg-endpoint').waitFor({ state: 'hidden', timeout: h.WAIT_MS });
+    };
+    await toggle(false);
+    await h.waitFor('the disabled badge', async () => (await c.locator('[data-slot="status"]').textContent()) === 'Disabled');
+    await toggle(true);
+    await h.waitFor('the active badge', async () => (await c.locator('[data-slot="status"]').textContent()) === 'Active');
   });
 
   test('test connection sends the edited sample and shows the receiver\'s answer', async () => {

@@ -181,7 +181,7 @@ function card(page, name) {
  * Creates an endpoint through the form (mouse and keyboard as a user would)
  * and returns the secret the portal showed once.
  */
-async function createEndpoint(page, { name, url, types = [], headers = [], description = '' }) {
+async function createEndpoint(page, { name, url, types = [], headers = [], filters = [], description = '' }) {
   await page.click('#add-endpoint');
   const dialog = page.locator('#dlg-endpoint');
   await dialog.waitFor({ state: 'visible' });
@@ -194,6 +194,12 @@ async function createEndpoint(page, { name, url, types = [], headers = [], descr
   for (const [k, v] of headers) {
     await page.click('#ep-add-header');
     const row = dialog.locator('#ep-headers .row').last();
+    await row.locator('[data-slot="key"]').fill(k);
+    await row.locator('[data-slot="value"]').fill(v);
+  }
+  for (const [k, v] of filters) {
+    await page.click('#ep-add-filter');
+    const row = dialog.locator('#ep-filters .row').last();
     await row.locator('[data-slot="key"]').fill(k);
     await row.locator('[data-slot="value"]').fill(v);
   }
