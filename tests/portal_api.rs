@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::portal::{call, request, send, As, Server};
+use common::portal::{call, request, send, session, As, Server};
 use common::{eventually, fast_bus, Receiver, Reply, WAIT};
 use hookbus::portal::Portal;
-use hookbus::{Bus, Event, EventType, TenantId};
+use hookbus::{Bus, Event, EventType};
 use serde_json::{json, Value};
 
 fn open(dir: &std::path::Path) -> (Bus, Portal) {
@@ -31,12 +29,6 @@ fn open(dir: &std::path::Path) -> (Bus, Portal) {
         .build()
         .unwrap();
     (bus, portal)
-}
-
-fn session(bus: &Bus, tenant: &str) -> String {
-    bus.portal_session(&TenantId::new(tenant).unwrap(), Duration::from_secs(600))
-        .unwrap()
-        .token
 }
 
 fn create(portal: &Portal, who: As<'_>, body: Value) -> (String, String) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::portal::{call, capture_logs, As};
+use common::portal::{call, capture_logs, session, As};
 use common::{eventually, fast_bus, Receiver, Reply, WAIT};
 use hmac::{KeyInit, Mac};
 use hookbus::portal::Portal;
@@ -33,12 +33,7 @@ fn world(dir: &std::path::Path) -> World {
     let bus = fast_bus(dir).max_attempts(1).open().unwrap();
     let portal = Portal::builder(bus.clone()).build().unwrap();
     let rx = Receiver::start(|_, _| Reply::Status(500));
-    let session = |t: &str| {
-        bus.portal_session(&TenantId::new(t).unwrap(), Duration::from_secs(600))
-            .unwrap()
-            .token
-    };
-    let (acme, globex) = (session("acme"), session("globex"));
+    let (acme, globex) = (session(&bus, "acme"), session(&bus, "globex"));
     let mut ids = Vec::new();
     for (tenant, token) in [("acme", &acme), ("globex", &globex)] {
         let a = call(
@@ -60,7 +55,9 @@ fn world(dir: &std::path::Path) -> World {
     }
     // Both tenants' attempts are logged before any test looks.
     for (_, ev) in &ids {
-        eventually(WAIT, "an attempt", || !bus.attempts(*ev).unwrap().is_empty());
+        eventually(WAIT, "an attempt", || {
+            !bus.attempts(*ev).unwrap().is_empty()
+        });
     }
     let (globex_endpoint, globex_event) = ids.pop().unwrap();
     let mut attempt = None;
@@ -319,10 +316,7 @@ fn missing_malformed_tampered_expired_and_revoked_tokens_answer_401() {
     assert_eq!(common::portal::send(&portal, As::Nobody, basic).status, 401);
 
     // Revocation ends every earlier session of the tenant only.
-    let globex = bus
-        .portal_session(&TenantId::new("globex").unwrap(), Duration::from_secs(600))
-        .unwrap()
-        .token;
+    let globex = session(&bus, "globex");
     bus.revoke_portal_sessions(&acme).unwrap();
     for token in [&old_token, &genuine] {
         let a = call(&portal, As::Session(token), "GET", "/endpoints", None);
@@ -361,10 +355,7 @@ fn stored_markup_comes_back_as_json_strings_under_a_strict_policy() {
             evil.as_bytes().to_vec(),
         )
     });
-    let token = bus
-        .portal_session(&TenantId::new("acme").unwrap(), Duration::from_secs(600))
-        .unwrap()
-        .token;
+    let token = session(&bus, "acme");
     let me = As::Session(&token);
     let created = call(
         &portal,
@@ -525,10 +516,7 @@ fn urls_from_the_portal_pass_the_same_ssrf_guard() {
         .unwrap();
     let portal = Portal::builder(bus.clone()).build().unwrap();
     let rx = Receiver::ok();
-    let token = bus
-        .portal_session(&TenantId::new("acme").unwrap(), Duration::from_secs(600))
-        .unwrap()
-        .token;
+    let token = session(&bus, "acme");
     let me = As::Session(&token);
     let created = call(
         &portal,

@@ -10,6 +10,16 @@ use hookbus::portal::Portal;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+/// A fresh ten-minute session token for `tenant`.
+pub fn session(bus: &hookbus::Bus, tenant: &str) -> String {
+    bus.portal_session(
+        &hookbus::TenantId::new(tenant).unwrap(),
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap()
+    .token
+}
+
 /// Who sends a request.
 #[derive(Clone, Copy)]
 pub enum As<'a> {
