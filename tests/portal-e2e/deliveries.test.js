@@ -50,6 +50,31 @@ describe('deliveries', () => {
     await h.waitFor('the empty log message', () => page.locator('#log-empty').isVisible());
   });
 
+  test('the log filters by event type and by time range', async () => {
+    const rows = await logOf('');
+    await rows.first().waitFor({ timeout: h.WAIT_MS });
+    const type = (await rows.first().locator('[data-slot="type"]').textContent()).trim();
+    await page.selectOption('#f-type', type);
+    await page.click('#log-filters button[type="submit"]');
+    await h.waitFor(`only ${type} rows`, async () => {
+      const types = await page.locator('#log-rows [data-slot="type"]').allTextContents();
+      return types.length > 0 && types.every((t) => t === type);
+    });
+    // Until an hour ago: before the endpoint existed, so nothing.
+    const hourAgo = new Date(Date.now() - 3600 * 1000);
+    const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+    await page.fill('#f-until', local);
+    await page.click('#log-filters button[type="submit"]');
+    await h.waitFor('the empty log message', () => page.locator('#log-empty').isVisible());
+    // From an hour ago: the rows are back.
+    await page.fill('#f-until', '');
+    await page.fill('#f-since', local);
+    await page.click('#log-filters button[type="submit"]');
+    await rows.first().waitFor({ timeout: h.WAIT_MS });
+    await page.click('#log-filters button[type="reset"]');
+    await h.waitFor('the filters cleared', async () => (await page.inputValue('#f-type')) === '' && (await page.inputValue('#f-since')) === '');
+  });
+
   test('resend delivers a failed delivery once the server is back', async () => {
     // A delivery is failed once its last attempt (the demo allows 2) failed.
     const rows = await logOf('failed');

@@ -141,6 +141,22 @@ describe('endpoints', () => {
     await h.waitFor('the kept webhooks to arrive', () => receiver.requests.length > before);
   });
 
+  test('delete asks first, with the focus on Cancel, then removes the endpoint', async () => {
+    await h.card(page, name).locator('[data-action="delete"]').click();
+    await page.locator('#dlg-confirm').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-cancel');
+    await page.keyboard.press('Enter');
+    await page.locator('#dlg-confirm').waitFor({ state: 'hidden' });
+    assert.equal(await h.card(page, name).count(), 1, 'Cancel keeps it');
+    await h.card(page, name).locator('[data-action="delete"]').click();
+    await page.click('#confirm-ok');
+    await h.waitFor('the card to go', async () => (await h.card(page, name).count()) === 0);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'add-endpoint');
+    // Gone for the API too, and its deliveries with it.
+    await page.click('#refresh-endpoints');
+    assert.equal(await h.card(page, name).count(), 0);
+  });
+
   test('no script errors or CSP violations happened', () => {
     assert.deepEqual(problems, []);
   });
