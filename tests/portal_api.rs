@@ -836,3 +836,51 @@ fn the_api_and_the_page_work_over_a_real_loopback_server() {
     drop(server);
     bus.shutdown().unwrap();
 }
+
+/// With the `schema` feature a test send is held to its type's schema,
+/// whether or not publishes are.
+#[cfg(feature = "schema")]
+#[test]
+fn a_test_payload_that_breaks_its_schema_answers_422_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path())
+        .event_type(
+            EventType::new("order.paid")
+                .example(json!({"amount": 1}))
+                .schema(json!({"type": "object", "required": ["amount"],
+                    "properties": {"amount": {"type": "integer"}}})),
+        )
+        .open()
+        .unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let rx = Receiver::ok();
+    let token = session(&bus, "acme");
+    let me = As::Session(&token);
+    let (id, _) = create(&portal, me, json!({"name": "r", "url": rx.url("/s")}));
+    let bad = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/test"),
+        Some(json!({"event_type": "order.paid", "payload": {"amount": "lots"}})),
+    );
+    assert_eq!(
+        (bad.status, bad.code(), bad.field()),
+        (422, "schema_mismatch", "payload")
+    );
+    assert!(bad.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/amount"));
+    assert!(rx.requests().is_empty());
+    let good = call(
+        &portal,
+        me,
+        "POST",
+        &format!("/endpoints/{id}/test"),
+        Some(json!({"event_type": "order.paid"})),
+    );
+    assert_eq!(good.status, 200, "{}", good.text());
+    assert_eq!(rx.requests().len(), 1);
+    bus.shutdown().unwrap();
+}

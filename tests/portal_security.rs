@@ -586,3 +586,184 @@ fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
     assert!(session.contains("\"scope\":\"tenant\""), "{session}");
     w.bus.shutdown().unwrap();
 }
+
+#[test]
+fn any_request_gets_an_answer_with_the_policy_and_never_a_server_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let mut rng = fastrand::Rng::with_seed(11);
+    // Path segments by position below /portal/api/v1: resources, then
+    // ids (real ones of both tenants and made-up ones), then actions.
+    let ids: Vec<String> = w
+        .bus
+        .endpoints(None, 10)
+        .items
+        .iter()
+        .map(|e| e.id().to_string())
+        .chain([
+            w.globex_event.to_string(),
+            w.globex_attempt.clone(),
+            "ep_99999999999999999999".into(),
+            "evt_00000000000000000000000000".into(),
+            "acme".into(),
+            "globex".into(),
+            "~default".into(),
+            "order.paid".into(),
+            "%ff".into(),
+            "..".into(),
+            String::new(),
+        ])
+        .collect();
+    let levels: [Vec<&str>; 3] = [
+        vec![
+            "endpoints",
+            "tenants",
+            "attempts",
+            "deliveries",
+            "events",
+            "event-types",
+            "branding",
+            "session",
+            "stats",
+            "health",
+            "nope",
+        ],
+        ids.iter().map(String::as_str).collect(),
+        vec![
+            "enable",
+            "disable",
+            "pause",
+            "resume",
+            "rotate-secret",
+            "reveal-secret",
+            "test",
+            "recover",
+            "sessions",
+            "resend",
+            "x",
+        ],
+    ];
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    let bodies: [&[u8]; 8] = [
+        b"",
+        b"{}",
+        b"null",
+        b"{\"name\":\"x\",\"url\":\"https://a.example\"}",
+        b"{\"since_ms\":1e400}",
+        b"\xff\xfe",
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]",
+        b"{\"event_type\":\"a\",\"payload\":{\"deep\":[1,2,{\"x\":null}]}}",
+    ];
+    let tokens = [
+        Some(w.acme.as_str()),
+        Some(w.acme.as_str()),
+        Some("hbp1.x.y"),
+        None,
+    ];
+    let mut seen = std::collections::BTreeMap::new();
+    for i in 0..3000 {
+        // Mostly below the API's root, where the routes are.
+        let mut path = String::from(if rng.u8(..8) == 0 {
+            "/portal"
+        } else {
+            "/portal/api/v1"
+        });
+        for level in levels.iter().take(rng.usize(0..=3)) {
+            path.push('/');
+            path.push_str(level[rng.usize(..level.len())]);
+        }
+        if rng.bool() {
+            path.push_str(
+                [
+                    "?limit=5",
+                    "?cursor=zz",
+                    "?tenant=acme",
+                    "?x=%",
+                    "?limit=1&limit=2",
+                ][rng.usize(..5)],
+            );
+        }
+        let method = methods[rng.usize(..methods.len())];
+        let token = tokens[rng.usize(..tokens.len())];
+        let body = bodies[rng.usize(..bodies.len())].to_vec();
+        let Ok(req) = http::Request::builder()
+            .method(method)
+            .uri(path.as_str())
+            .header("content-type", "application/json")
+            .body(body)
+        else {
+            continue;
+        };
+        let mut req = req;
+        if let Some(t) = token {
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        let host = rng.u8(..8) == 0;
+        let resp = if host {
+            w.portal.handle_host(req)
+        } else {
+            w.portal.handle(req)
+        };
+        let status = resp.status().as_u16();
+        *seen.entry(status).or_insert(0) += 1;
+        if !host && token == Some(w.acme.as_str()) {
+            let text = String::from_utf8_lossy(resp.body());
+            let leaked = text.contains("globex hook")
+                || text.contains(&w.globex_event.to_string())
+                || text.contains(&format!("\"{}\"", w.globex_endpoint));
+            assert!(!leaked, "case {i}: {method} {path} leaked globex: {text}");
+        }
+        assert!(status < 500, "case {i}: {method} {path} -> {status}");
+        assert!(
+            resp.headers().contains_key("content-security-policy"),
+            "case {i}: {method} {path}"
+        );
+        if status >= 400 {
+            let v: Value = serde_json::from_slice(resp.body()).unwrap();
+            assert!(v["error"]["code"].is_string(), "case {i}: {v}");
+        }
+    }
+    // The requests reached the routes: answers of every kind came back.
+    for status in [200, 400, 401, 404, 405] {
+        assert!(seen.get(&status).is_some_and(|n| *n > 20), "{seen:?}");
+    }
+    w.bus.shutdown().unwrap();
+}
+
+#[test]
+fn framing_and_branding_are_the_hosts_choice_within_safe_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let framed = Portal::builder(bus.clone())
+        .frame_ancestors("'self' https://app.acme.example")
+        .logo_url("https://cdn.acme.example/logo.svg")
+        .build()
+        .unwrap();
+    let a = call(&framed, As::Nobody, "GET", "/branding", None);
+    let csp = a.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.ends_with("frame-ancestors 'self' https://app.acme.example"),
+        "{csp}"
+    );
+    assert!(!a.headers.contains_key("x-frame-options"));
+    assert_eq!(a.json["logo_url"], "https://cdn.acme.example/logo.svg");
+    let refused = |b: hookbus::portal::PortalBuilder| match b.build() {
+        Err(hookbus::Error::InvalidConfig { setting, .. }) => setting,
+        other => panic!("{other:?}"),
+    };
+    let builder = || Portal::builder(bus.clone());
+    assert_eq!(
+        refused(builder().frame_ancestors("*; script-src *")),
+        "frame_ancestors"
+    );
+    assert_eq!(
+        refused(builder().logo_url("javascript:alert(1)")),
+        "logo_url"
+    );
+    assert_eq!(refused(builder().accent_color("red;}")), "accent_color");
+    assert_eq!(refused(builder().title("")), "title");
+    assert_eq!(refused(builder().prefix("/portal/")), "prefix");
+    assert_eq!(refused(builder().body_limit(10)), "body_limit");
+    bus.shutdown().unwrap();
+}

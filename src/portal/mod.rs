@@ -146,6 +146,9 @@ use crate::tenant::TenantId;
 use branding::Branding;
 use response::SecurityHeaders;
 
+/// The `http` crate the handler's request and response types come from,
+/// re-exported so a host can build them without depending on it itself.
+pub use http;
 pub use session::{PortalSession, MAX_SESSION_TTL, MIN_SESSION_TTL};
 
 /// The portal handler. Cheap to clone (a shared handle); every method

@@ -46,6 +46,11 @@ fn set_description(bus: &Bus, id: EndpointId, text: &str) -> Result<(), ApiError
         .map_err(ApiError::from_bus)
 }
 
+/// Drops the description of a deleted endpoint.
+pub(crate) fn forget_description(bus: &Bus, id: EndpointId) -> Result<(), ApiError> {
+    set_description(bus, id, "")
+}
+
 pub(crate) fn view(bus: &Bus, e: &Endpoint) -> Result<Value, ApiError> {
     let health = bus.endpoint_health(e.id());
     let description = description(bus, e.id())?;
@@ -273,7 +278,7 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, id: &str) -> Reply {
     let endpoint = ctx.endpoint(id)?;
     ctx.fields()?.finish()?;
     ctx.bus.delete_endpoint(endpoint.id())?;
-    set_description(ctx.bus, endpoint.id(), "")?;
+    forget_description(ctx.bus, endpoint.id())?;
     Ok((StatusCode::NO_CONTENT, None))
 }
 

@@ -70,7 +70,17 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, key: &str) -> Reply {
     ctx.host_only()?;
     let tenant = TenantId::new(key).map_err(|_| ApiError::not_found("tenant"))?;
     ctx.fields()?.finish()?;
+    let endpoints: Vec<_> = ctx
+        .bus
+        .tenant_endpoints(&tenant)
+        .iter()
+        .map(|e| e.id())
+        .collect();
     let report = ctx.bus.delete_tenant(&tenant)?;
+    // The descriptions the portal kept for them go too.
+    for id in endpoints {
+        super::endpoints::forget_description(ctx.bus, id)?;
+    }
     ok(json!({ "endpoints": report.endpoints, "cancelled": report.cancelled }))
 }
 
