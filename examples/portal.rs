@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hookbus::portal::Portal;
+use hookbus::portal::{http, Portal};
 use hookbus::{Bus, EndpointConfig, Event, EventType, Secret, TenantConfig, TenantId};
 use serde_json::{json, Value};
 
