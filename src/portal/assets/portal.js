@@ -24,6 +24,8 @@
   var PAGE_SIZE = 50;
   /** How long a status message stays on screen, in milliseconds. */
   var TOAST_MS = 6000;
+  /** The width below which the page lays out for a phone (as in portal.css). */
+  var PHONE_QUERY = '(max-width: 40rem)';
   /** How long copying to the clipboard may take before the text is selected instead, in milliseconds. */
   var COPY_WAIT_MS = 1500;
   /** The directory the page was served from: the API lives under it. */
@@ -106,6 +108,7 @@
   var api = {
     branding: function () { return request('GET', 'api/v1/branding'); },
     session: function () { return request('GET', 'api/v1/session'); },
+    tenant: function (key) { return request('GET', 'api/v1/tenants/' + seg(key)); },
     eventTypes: function (cursor) { return request('GET', 'api/v1/event-types' + query({ limit: 100, cursor: cursor })); },
     endpoints: function (cursor) { return request('GET', 'api/v1/endpoints' + query({ limit: PAGE_SIZE, cursor: cursor })); },
     createEndpoint: function (body) { return request('POST', 'api/v1/endpoints', body); },
@@ -152,12 +155,14 @@
   function nextId(prefix) { uid += 1; return prefix + '-' + uid; }
 
   var dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  var todayFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 
-  /** A <time> for a Unix-millisecond instant, or a dash. */
+  /** A <time> for a Unix-millisecond instant (only the time when it is today), or a dash. */
   function timeEl(ms) {
     if (ms === null || ms === undefined) { return make('span', 'hint', '—'); }
     var d = new Date(ms);
-    var el = make('time', null, dateFormat.format(d));
+    var today = d.toDateString() === new Date().toDateString();
+    var el = make('time', null, (today ? todayFormat : dateFormat).format(d));
     el.dateTime = d.toISOString();
     return el;
   }
@@ -421,24 +426,28 @@
         }
         fillCard(card, ep);
       });
-      if (firstPage) {
-        endpoints.cards.forEach(function (card, id) {
-          if (!seen.has(id) && endpoints.next === null) {
-            card.remove();
-            endpoints.cards.delete(id);
-            endpoints.byId.delete(id);
-          }
+      // With every endpoint on one page, a card not in it was deleted elsewhere.
+      if (firstPage && endpoints.next === null) {
+        Array.from(endpoints.cards.keys()).forEach(function (id) {
+          if (!seen.has(id)) { endpoints.drop(id); }
         });
       }
-      $('endpoint-empty').hidden = endpoints.cards.size > 0;
-      logView.fillEndpointFilter();
+      endpoints.changed();
     },
 
     remove: function (id) {
+      endpoints.drop(id);
+      endpoints.changed();
+    },
+
+    drop: function (id) {
       var card = endpoints.cards.get(id);
       if (card) { card.remove(); }
       endpoints.cards.delete(id);
       endpoints.byId.delete(id);
+    },
+
+    changed: function () {
       $('endpoint-empty').hidden = endpoints.cards.size > 0;
       logView.fillEndpointFilter();
     },
@@ -473,13 +482,14 @@
     var badge = slot(card, 'status');
     setText(badge, status.label);
     badge.className = 'badge ' + status.kind;
+    card.dataset.state = status.kind;
     var desc = slot(card, 'description');
     setText(desc, ep.description || '');
     desc.hidden = !ep.description;
     setText(slot(card, 'url'), ep.url);
     var chips = slot(card, 'events');
     clear(chips);
-    var events = ep.events && ep.events.length ? ep.events : ['all event types'];
+    var events = allEvents(ep.events) ? ['all event types'] : ep.events;
     events.forEach(function (e) { chips.appendChild(make('li', null, e)); });
     setText(slot(card, 'queued'), (h.queued || 0) + (h.in_flight ? ' (+' + h.in_flight + ' sending)' : ''));
     replaceWith(slot(card, 'last-success'), timeEl(h.last_success_ms));
@@ -489,6 +499,11 @@
     setText(pause, status.paused ? 'Resume' : 'Pause');
     pause.hidden = ep.status === 'disabled';
     card.setAttribute('aria-label', ep.name);
+  }
+
+  /** An endpoint subscribed to everything: `["*"]` (or, defensively, nothing listed). */
+  function allEvents(events) {
+    return !events || !events.length || (events.length === 1 && events[0] === '*');
   }
 
   function replaceWith(holder, child) {
@@ -578,7 +593,7 @@
       $('ep-description').value = ep ? ep.description || '' : '';
       $('ep-url').value = ep ? ep.url : '';
       $('ep-enabled').checked = ep ? ep.status !== 'disabled' : true;
-      endpointForm.fillCatalog(ep ? ep.events || [] : []);
+      endpointForm.fillCatalog(ep && !allEvents(ep.events) ? ep.events : []);
       var headers = $('ep-headers');
       clear(headers);
       ((ep && ep.headers) || []).forEach(function (h) { addPair(headers, 'Header name', 'Value', h.name, h.value); });
@@ -605,7 +620,8 @@
       var body = {
         name: $('ep-name').value.trim(),
         url: $('ep-url').value.trim(),
-        events: events,
+        // None chosen: every event type.
+        events: events.length ? events : ['*'],
         headers: readPairs($('ep-headers')).map(function (p) { return { name: p[0], value: p[1] }; }),
         filters: readPairs($('ep-filters')).map(function (p) {
           return { key: p[0], values: p[1].split(',').map(function (v) { return v.trim(); }).filter(Boolean) };
@@ -767,7 +783,7 @@
       $('test-result').hidden = true;
       var select = $('test-type');
       clear(select);
-      var subscribed = ep.events && ep.events.length ? ep.events : null;
+      var subscribed = allEvents(ep.events) ? null : ep.events;
       var types = catalog.types.filter(function (t) { return !subscribed || matchesAny(t.name, subscribed); });
       if (!types.length) { types = catalog.types; }
       types.forEach(function (t) { select.appendChild(option(t.name, t.name)); });
@@ -817,13 +833,14 @@
       kv(summary, 'Outcome', outcomeBadge(attempt));
       kv(summary, 'Status', attempt.status_code === null || attempt.status_code === undefined ? 'no answer' : attempt.status_code);
       kv(summary, 'Duration', formatDuration(attempt.duration_us));
-      if (attempt.error_kind) { kv(summary, 'Error', attempt.error_kind + (attempt.error_message ? ': ' + attempt.error_message : '')); }
+      if (attempt.error_kind) { kv(summary, 'Error', errorText(attempt)); }
       var response = attempt.response || {};
       var headers = headerLines(response.headers);
       $('test-result-headers-box').hidden = !headers;
       setText($('test-result-headers'), headers);
       setText($('test-result-body'), bodyText(response.body) || '(empty)');
       $('test-result').hidden = false;
+      $('test-result').scrollIntoView({ block: 'nearest' });
       announce(attempt.succeeded ? 'Test delivered: the receiver answered ' + attempt.status_code + '.' : 'Test failed: ' + outcomeText(attempt) + '.', !attempt.succeeded);
     }
   };
@@ -840,6 +857,13 @@
     var dd = make('dd');
     if (value instanceof Node) { dd.appendChild(value); } else { setText(dd, value); }
     dl.appendChild(dd);
+  }
+
+  /** "timeout: …", or the message alone when it already says its kind ("status 500"). */
+  function errorText(a) {
+    var message = a.error_message || '';
+    if (!message) { return a.error_kind; }
+    return message.indexOf(a.error_kind) === 0 ? message : a.error_kind + ': ' + message;
   }
 
   function outcomeText(a) {
@@ -913,7 +937,7 @@
     },
 
     showFor: function (endpointId) {
-      $('log-filters').reset();
+      ['f-type', 'f-outcome', 'f-since', 'f-until'].forEach(function (id) { $(id).value = ''; });
       $('f-endpoint').value = endpointId;
       views.show('log');
       logView.apply();
@@ -1001,7 +1025,7 @@
         kv(summary, 'Started', timeEl(a.started_ms));
         kv(summary, 'Duration', formatDuration(a.duration_us));
         kv(summary, 'Trigger', a.trigger);
-        if (a.error_kind) { kv(summary, 'Error', a.error_kind + (a.error_message ? ': ' + a.error_message : '')); }
+        if (a.error_kind) { kv(summary, 'Error', errorText(a)); }
         var req = a.request || {};
         var res = a.response || {};
         setText($('attempt-req-headers'), headerLines(req.headers) || '(no headers recorded)');
@@ -1062,14 +1086,17 @@
     if (error && error.message) { setText($('nosession-detail'), error.message + ' Ask your provider for a new link.'); }
   }
 
-  /** Says whose settings these are and until when the link works. */
+  /** Says whose settings these are (the tenant's display name when it has one) and until when the link works. */
   function showSession(info) {
-    if (!info || !info.tenant) { return; }
-    var text = 'Account ' + info.tenant;
-    if (info.expires_ms) { text += ' · link valid until ' + dateFormat.format(new Date(info.expires_ms)); }
-    var el = $('session-info');
-    setText(el, text);
-    el.hidden = false;
+    if (!info || !info.tenant) { return null; }
+    var show = function (name) {
+      var text = 'Account ' + name;
+      if (info.expires_ms) { text += ' · link valid until ' + dateFormat.format(new Date(info.expires_ms)); }
+      var el = $('session-info');
+      setText(el, text);
+      el.hidden = false;
+    };
+    return api.tenant(info.tenant).then(function (t) { show(t.display_name || info.tenant); }, function () { show(info.tenant); });
   }
 
   // --------------------------------------------------------------- start
@@ -1109,6 +1136,8 @@
   function start() {
     session.load();
     wire();
+    // On a phone the filters start folded, so the log is on the first screen.
+    if (window.matchMedia(PHONE_QUERY).matches) { $('log-filter-box').open = false; }
     if (!session.token) { onSessionLost(null); return; }
     api.branding().then(applyBranding, function () { /* default look */ })
       .then(api.session)
