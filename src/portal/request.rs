@@ -19,10 +19,11 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// Parses a body that must be a JSON object. An empty body reads as
-    /// `{}` (actions without a required field need none).
+    /// Parses a body that must be a JSON object. No body at all reads as
+    /// `{}` (actions without a required field need none); anything else,
+    /// blanks included, must be JSON.
     pub(crate) fn parse(body: &[u8]) -> Result<Fields, ApiError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
+        if body.is_empty() {
             return Ok(Fields {
                 map: Map::new(),
                 at: String::new(),
@@ -286,6 +287,7 @@ mod tests {
         assert_eq!(Fields::parse(b"[1]").err().unwrap().code, "invalid_json");
         assert_eq!(Fields::parse(b"{").err().unwrap().code, "invalid_json");
         Fields::parse(b"").unwrap().finish().unwrap();
+        assert_eq!(Fields::parse(b" ").err().unwrap().code, "invalid_json");
     }
 
     #[test]
