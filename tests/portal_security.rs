@@ -563,6 +563,57 @@ fn urls_from_the_portal_pass_the_same_ssrf_guard() {
 }
 
 #[test]
+fn deleting_a_tenant_ends_its_sessions_before_its_key_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let rx = Receiver::start(|_, _| Reply::Status(200));
+    let old_customer = session(&bus, "acme");
+    let made = call(
+        &portal,
+        As::Session(&old_customer),
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "old hook", "url": rx.url("/old")})),
+    );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let gone = call(&portal, As::Host, "DELETE", "/tenants/acme", None);
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    // The key is handed to a new customer, who adds an endpoint.
+    let new_customer = session(&bus, "acme");
+    let added = call(
+        &portal,
+        As::Session(&new_customer),
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "new hook", "url": rx.url("/new")})),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    let new_id = added.json["endpoint"]["id"].as_str().unwrap().to_string();
+    for (method, path) in [
+        ("GET", "/endpoints".to_string()),
+        ("GET", format!("/endpoints/{new_id}")),
+        ("POST", format!("/endpoints/{new_id}/reveal-secret")),
+    ] {
+        let a = call(&portal, As::Session(&old_customer), method, &path, None);
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthorized"),
+            "{method} {path}: {}",
+            a.text()
+        );
+    }
+    // Deleting through the Rust API ends them too.
+    let before = session(&bus, "acme");
+    bus.delete_tenant(&TenantId::new("acme").unwrap()).unwrap();
+    assert_eq!(
+        call(&portal, As::Session(&before), "GET", "/endpoints", None).status,
+        401
+    );
+    bus.shutdown().unwrap();
+}
+
+#[test]
 fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path());
