@@ -563,6 +563,40 @@ fn urls_from_the_portal_pass_the_same_ssrf_guard() {
 }
 
 #[test]
+fn a_revocation_never_brings_back_sessions_an_earlier_one_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    let first = {
+        let bus = fast_bus(dir.path()).open().unwrap();
+        let t = session(&bus, "acme");
+        bus.shutdown().unwrap();
+        t
+    };
+    // Another process whose clock is an hour ahead revoked the tenant's
+    // sessions (or this clock was stepped back an hour since).
+    {
+        let ahead_us = (now_ms() + 3_600_000) * 1000;
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"mmeta/portal/not-before/acme", &ahead_us.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let get = |token: &str| call(&portal, As::Session(token), "GET", "/endpoints", None).status;
+    assert_eq!(get(&first), 401);
+    let since = session(&bus, "acme");
+    assert_eq!(get(&since), 200);
+    // Revoking again ends the session issued since, and keeps the first
+    // one ended.
+    bus.revoke_portal_sessions(&acme).unwrap();
+    assert_eq!((get(&first), get(&since)), (401, 401));
+    let after = session(&bus, "acme");
+    assert_eq!(get(&after), 200);
+    bus.shutdown().unwrap();
+}
+
+#[test]
 fn deleting_a_tenant_ends_its_sessions_before_its_key_is_reused() {
     let dir = tempfile::tempdir().unwrap();
     let bus = fast_bus(dir.path()).open().unwrap();

@@ -124,9 +124,15 @@ impl Bus {
     /// answer 401 from now on. Sessions issued afterwards work. Durable.
     pub fn revoke_portal_sessions(&self, tenant: &TenantId) -> Result<()> {
         self.check_open()?;
-        let now = time::now_us();
+        // Never below an earlier revocation (a clock stepped back, or
+        // another process's clock ahead): that would bring back sessions
+        // it ended, and the sessions issued since (stamped just after it).
+        let earlier = not_before_us(self, tenant)?;
+        let not_before = earlier
+            .map_or(0, |nb| nb.saturating_add(1))
+            .max(time::now_us());
         self.store()
-            .put_meta(&not_before_name(tenant), &now.to_be_bytes())?;
+            .put_meta(&not_before_name(tenant), &not_before.to_be_bytes())?;
         tracing::info!(%tenant, "portal sessions revoked");
         Ok(())
     }
