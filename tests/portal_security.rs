@@ -648,6 +648,33 @@ fn deleting_a_tenant_ends_its_sessions_before_its_key_is_reused() {
 }
 
 #[test]
+fn a_body_without_a_content_type_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    // What a cross-site page can send without a preflight: a POST whose
+    // body is a Blob without a type, so no Content-Type at all.
+    let body = serde_json::to_vec(&json!({"name": "x", "url": "https://example.com/h"})).unwrap();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/portal/api/v1/endpoints")
+        .body(body)
+        .unwrap();
+    let resp = portal.handle_for_tenant(req, &acme);
+    assert_eq!(resp.status().as_u16(), 415);
+    assert!(bus.tenant_endpoints(&acme).is_empty());
+    // An action without a body needs no type.
+    let req = http::Request::builder()
+        .method("GET")
+        .uri("/portal/api/v1/endpoints")
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(portal.handle_for_tenant(req, &acme).status().as_u16(), 200);
+    bus.shutdown().unwrap();
+}
+
+#[test]
 fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path());
