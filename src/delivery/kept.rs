@@ -19,12 +19,28 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
     "api-key",
 ];
 
+/// Words that make a custom header name a credential's (`X-Auth-Token`,
+/// `X-Webhook-Secret`, `Set-Cookie`, `X-Access-Key`, `Client-Password`):
+/// hosts name their receivers' credentials in many ways, and showing one
+/// redacted that was not a secret costs nothing.
+const CREDENTIAL_WORDS: [&str; 9] = [
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "password",
+    "passwd",
+    "cookie",
+    "session",
+    "credential",
+];
+
 /// Whether a header's value is a credential whatever the signing scheme
 /// (shown redacted wherever people read it).
 pub(crate) fn is_credential_header(name: &str) -> bool {
-    CREDENTIAL_HEADERS
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name))
+    let lower = name.to_ascii_lowercase();
+    CREDENTIAL_HEADERS.contains(&lower.as_str())
+        || CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Builds the kept copy of a request. `signature_headers` are the names
@@ -121,6 +137,37 @@ mod tests {
         assert_eq!(kept.headers[3].1, "has [redacted] inside");
         assert_eq!(kept.body, br#"{"secret":"[redacted]","n":1}"#);
         assert!(!kept.truncated);
+    }
+
+    #[test]
+    fn custom_credential_headers_are_redacted_whatever_their_name() {
+        for name in [
+            "X-Auth-Token",
+            "X-Webhook-Secret",
+            "X-Access-Key",
+            "Client-Password",
+            "X-Session-Id",
+            "Set-Cookie",
+            "X-Customer-Credential",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "webhook-id",
+            "webhook-timestamp",
+            "x-tenant",
+        ] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+        let kept = kept_request(
+            &[("X-Auth-Token".to_string(), "t0k3n".to_string())],
+            &[],
+            &[],
+            b"",
+            100,
+        );
+        assert_eq!(kept.headers[0].1, REDACTED);
     }
 
     #[test]
