@@ -310,6 +310,40 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_text_is_refused_without_a_panic() {
+        let key = [7u8; KEY_BYTES];
+        let good = sign(&key, 5, 2_000, &tenant("acme"));
+        // xorshift: reproducible inputs without a dependency.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = b"hbp1.-_=+/AZaz09\x00\xff";
+        for round in 0..20_000 {
+            let len = (next() % 700) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if round % 2 == 0 {
+                // A genuine token with a few bytes changed, cut or grown.
+                bytes = good.as_bytes().to_vec();
+                for _ in 0..1 + next() % 3 {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
+                }
+                bytes.truncate((next() % (bytes.len() as u64 + 8)) as usize);
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if text != good {
+                assert!(check_signed(&key, &text, 1_000).is_err(), "{text}");
+            }
+        }
+    }
+
+    #[test]
     fn debug_hides_the_token() {
         let s = PortalSession {
             token: "hbp1.secret".into(),
