@@ -93,16 +93,29 @@ pub(crate) fn redact_response(
 ) {
     let forms = secret_forms(secrets);
     for (name, value) in headers.iter_mut() {
+        let kept_len = value.len();
         *value = if is_credential_header(name) {
             REDACTED.to_string()
         } else {
             redact_text(value, &forms)
         };
+        // A secret shorter than the mark would grow a value the HTTP
+        // client already cut to its limit.
+        if value.len() > kept_len && !is_credential_header(name) {
+            let mut end = kept_len;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
     }
+    let kept_len = body.len();
     *body = redact_bytes(body, &forms);
     if truncated {
         cut_secret_start(body, &forms);
     }
+    // Never longer than the HTTP client kept (the bus's body limit).
+    body.truncate(kept_len);
 }
 
 /// Shortest secret start taken for one at the end of a cut body: shorter
@@ -267,6 +280,13 @@ mod tests {
         let mut short = b"a whse".to_vec();
         redact_response(&mut [], &mut short, true, &["whsec_S3CRETbase64"]);
         assert_eq!(short, b"a whse");
+        // A short secret's mark never makes the kept answer longer than
+        // what the HTTP client kept.
+        let mut headers = vec![("X-Echo".to_string(), "pw".to_string())];
+        let mut body = b"pw pw".to_vec();
+        redact_response(&mut headers, &mut body, false, &["pw"]);
+        assert_eq!(body, b"[reda");
+        assert_eq!(headers[0].1, "[r");
     }
 
     #[test]
