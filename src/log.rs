@@ -134,16 +134,20 @@ pub struct Attempt {
     /// A description of the failure (never contains secrets).
     pub error_message: Option<String>,
     /// The start of the response body, at most the bus's
-    /// `response_body_limit` bytes.
+    /// `response_body_limit` bytes, with the endpoint's secret replaced by
+    /// `[redacted]` wherever the receiver echoed it.
     pub response_body: Vec<u8>,
     /// Whether the body was longer than what was kept.
     pub response_truncated: bool,
     /// The response's headers as received (at most 64, each value cut at
-    /// 1 KiB). Empty when no answer arrived, and for attempts recorded
+    /// 1 KiB), with credential headers and echoed secrets redacted as in
+    /// the request's. Empty when no answer arrived, and for attempts recorded
     /// before hookbus kept them.
     pub response_headers: Vec<(String, String)>,
     /// The request's headers as sent, with every signature, the secret and
-    /// credential headers (`Authorization`, `Cookie`, API keys) replaced by
+    /// credential headers (`Authorization`, `Cookie`, and custom names with
+    /// `auth`, `token`, `secret`, `key`, `password`, `session` or
+    /// `credential` in them) replaced by
     /// `[redacted]`. Empty when nothing was sent, and for attempts recorded
     /// before hookbus kept them.
     pub request_headers: Vec<(String, String)>,

@@ -98,3 +98,56 @@ fn a_secret_in_the_body_is_redacted_and_the_body_is_cut_at_the_limit() {
     assert!(!String::from_utf8_lossy(&t.request_body).contains(&secret.expose()[6..]));
     bus.shutdown().unwrap();
 }
+
+#[test]
+fn echoed_secrets_custom_credentials_and_past_secrets_stay_out_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // A receiver that echoes the request, as many test receivers do: its
+    // body and a header carrying what it got.
+    let rx = Receiver::start(|r, _| {
+        let token = r.header("x-auth-token").unwrap_or("").to_string();
+        Reply::Full(200, vec![("X-Echo-Token".into(), token)], r.body.clone())
+    });
+    let bus = fast_bus(dir.path()).max_attempts(1).open().unwrap();
+    let old = Secret::generate().unwrap();
+    let ep = bus
+        .add_endpoint(
+            EndpointConfig::new("r", rx.url("/r"))
+                .secret(&old)
+                .header("X-Auth-Token", "custom-credential"),
+        )
+        .unwrap();
+    let new = Secret::generate().unwrap();
+    bus.rotate_secret(ep.id(), &new, std::time::Duration::from_secs(1))
+        .unwrap();
+    // The old secret's grace period is over: it no longer signs.
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let old_key = &old.expose()["whsec_".len()..];
+    let id = bus
+        .publish(
+            Event::new(
+                "order.paid",
+                &json!({"leaked": old.expose(), "key": old_key, "current": new.expose()}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let a = first_attempt(&bus, id);
+    assert!(a.succeeded);
+    let everything = format!(
+        "{:?}{:?}{}{}",
+        a.request_headers,
+        a.response_headers,
+        String::from_utf8_lossy(&a.request_body),
+        String::from_utf8_lossy(&a.response_body)
+    );
+    for secret in [
+        old_key,
+        &new.expose()["whsec_".len()..],
+        "custom-credential",
+    ] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
+    assert!(rx.requests()[0].header("x-auth-token") == Some("custom-credential"));
+    bus.shutdown().unwrap();
+}

@@ -563,6 +563,118 @@ fn urls_from_the_portal_pass_the_same_ssrf_guard() {
 }
 
 #[test]
+fn a_revocation_never_brings_back_sessions_an_earlier_one_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    let first = {
+        let bus = fast_bus(dir.path()).open().unwrap();
+        let t = session(&bus, "acme");
+        bus.shutdown().unwrap();
+        t
+    };
+    // Another process whose clock is an hour ahead revoked the tenant's
+    // sessions (or this clock was stepped back an hour since).
+    {
+        let ahead_us = (now_ms() + 3_600_000) * 1000;
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"mmeta/portal/not-before/acme", &ahead_us.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let get = |token: &str| call(&portal, As::Session(token), "GET", "/endpoints", None).status;
+    assert_eq!(get(&first), 401);
+    let since = session(&bus, "acme");
+    assert_eq!(get(&since), 200);
+    // Revoking again ends the session issued since, and keeps the first
+    // one ended.
+    bus.revoke_portal_sessions(&acme).unwrap();
+    assert_eq!((get(&first), get(&since)), (401, 401));
+    let after = session(&bus, "acme");
+    assert_eq!(get(&after), 200);
+    bus.shutdown().unwrap();
+}
+
+#[test]
+fn deleting_a_tenant_ends_its_sessions_before_its_key_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let rx = Receiver::start(|_, _| Reply::Status(200));
+    let old_customer = session(&bus, "acme");
+    let made = call(
+        &portal,
+        As::Session(&old_customer),
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "old hook", "url": rx.url("/old")})),
+    );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let gone = call(&portal, As::Host, "DELETE", "/tenants/acme", None);
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    // The key is handed to a new customer, who adds an endpoint.
+    let new_customer = session(&bus, "acme");
+    let added = call(
+        &portal,
+        As::Session(&new_customer),
+        "POST",
+        "/endpoints",
+        Some(json!({"name": "new hook", "url": rx.url("/new")})),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    let new_id = added.json["endpoint"]["id"].as_str().unwrap().to_string();
+    for (method, path) in [
+        ("GET", "/endpoints".to_string()),
+        ("GET", format!("/endpoints/{new_id}")),
+        ("POST", format!("/endpoints/{new_id}/reveal-secret")),
+    ] {
+        let a = call(&portal, As::Session(&old_customer), method, &path, None);
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthorized"),
+            "{method} {path}: {}",
+            a.text()
+        );
+    }
+    // Deleting through the Rust API ends them too.
+    let before = session(&bus, "acme");
+    bus.delete_tenant(&TenantId::new("acme").unwrap()).unwrap();
+    assert_eq!(
+        call(&portal, As::Session(&before), "GET", "/endpoints", None).status,
+        401
+    );
+    bus.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_without_a_content_type_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = fast_bus(dir.path()).open().unwrap();
+    let portal = Portal::builder(bus.clone()).build().unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    // What a cross-site page can send without a preflight: a POST whose
+    // body is a Blob without a type, so no Content-Type at all.
+    let body = serde_json::to_vec(&json!({"name": "x", "url": "https://example.com/h"})).unwrap();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/portal/api/v1/endpoints")
+        .body(body)
+        .unwrap();
+    let resp = portal.handle_for_tenant(req, &acme);
+    assert_eq!(resp.status().as_u16(), 415);
+    assert!(bus.tenant_endpoints(&acme).is_empty());
+    // An action without a body needs no type.
+    let req = http::Request::builder()
+        .method("GET")
+        .uri("/portal/api/v1/endpoints")
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(portal.handle_for_tenant(req, &acme).status().as_u16(), 200);
+    bus.shutdown().unwrap();
+}
+
+#[test]
 fn a_host_authenticated_customer_is_held_to_its_tenant_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path());

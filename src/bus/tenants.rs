@@ -133,7 +133,9 @@ impl Bus {
     /// at the next open.
     ///
     /// The tenant key stays usable: endpoints added to it later start
-    /// afresh.
+    /// afresh. Every portal session issued for the tenant so far is
+    /// revoked (feature `portal`), so a customer of the deleted tenant
+    /// never sees what is added under its key later.
     pub fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
         self.check_open()?;
         let engine = &self.inner.engine;
@@ -149,6 +151,11 @@ impl Bus {
             if ids.is_empty() && store.tenant(tenant)?.is_none() {
                 return Err(Error::TenantNotFound(tenant.clone()));
             }
+            // Its customers' portal sessions end first: the key may be
+            // given to someone else later, and a session of the deleted
+            // tenant must never read that one's data.
+            #[cfg(feature = "portal")]
+            self.revoke_portal_sessions(tenant)?;
             let from = ids
                 .iter()
                 .filter_map(|id| registry.get(id).and_then(|r| r.lane.oldest()))

@@ -19,12 +19,28 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
     "api-key",
 ];
 
+/// Words that make a custom header name a credential's (`X-Auth-Token`,
+/// `X-Webhook-Secret`, `Set-Cookie`, `X-Access-Key`, `Client-Password`):
+/// hosts name their receivers' credentials in many ways, and showing one
+/// redacted that was not a secret costs nothing.
+const CREDENTIAL_WORDS: [&str; 9] = [
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "password",
+    "passwd",
+    "cookie",
+    "session",
+    "credential",
+];
+
 /// Whether a header's value is a credential whatever the signing scheme
 /// (shown redacted wherever people read it).
 pub(crate) fn is_credential_header(name: &str) -> bool {
-    CREDENTIAL_HEADERS
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name))
+    let lower = name.to_ascii_lowercase();
+    CREDENTIAL_HEADERS.contains(&lower.as_str())
+        || CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Builds the kept copy of a request. `signature_headers` are the names
@@ -38,6 +54,7 @@ pub(crate) fn kept_request(
     body: &[u8],
     body_limit: usize,
 ) -> KeptRequest {
+    let forms = secret_forms(secrets);
     let headers = headers
         .iter()
         .map(|(name, value)| {
@@ -48,12 +65,12 @@ pub(crate) fn kept_request(
             let value = if secret_name {
                 REDACTED.to_string()
             } else {
-                redact_text(value, secrets)
+                redact_text(value, &forms)
             };
             (name.clone(), value)
         })
         .collect();
-    let mut kept = redact_bytes(body, secrets);
+    let mut kept = redact_bytes(body, &forms);
     let truncated = kept.len() > body_limit;
     kept.truncate(body_limit);
     KeptRequest {
@@ -63,23 +80,97 @@ pub(crate) fn kept_request(
     }
 }
 
-fn redact_text(value: &str, secrets: &[&str]) -> String {
-    secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .fold(value.to_string(), |v, s| v.replace(s, REDACTED))
+/// Redacts the receiver's answer as the request is: a receiver that
+/// echoes what it got (many test receivers do) would otherwise put the
+/// secret, a credential header or a signature back in the log. `body` was
+/// cut by the HTTP client (`truncated`): a secret cut there leaves its
+/// start at the end, which goes too.
+pub(crate) fn redact_response(
+    headers: &mut [(String, String)],
+    body: &mut Vec<u8>,
+    truncated: bool,
+    secrets: &[&str],
+) {
+    let forms = secret_forms(secrets);
+    for (name, value) in headers.iter_mut() {
+        let kept_len = value.len();
+        *value = if is_credential_header(name) {
+            REDACTED.to_string()
+        } else {
+            redact_text(value, &forms)
+        };
+        // A secret shorter than the mark would grow a value the HTTP
+        // client already cut to its limit.
+        if value.len() > kept_len && !is_credential_header(name) {
+            let mut end = kept_len;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
+    }
+    let kept_len = body.len();
+    *body = redact_bytes(body, &forms);
+    if truncated {
+        cut_secret_start(body, &forms);
+    }
+    // Never longer than the HTTP client kept (the bus's body limit).
+    body.truncate(kept_len);
 }
 
-/// Replaces every occurrence of each secret in `body`. Secrets are ASCII
-/// (`whsec_` and base64, or a host's text), so a byte search finds them
-/// wherever a format put them.
-fn redact_bytes(body: &[u8], secrets: &[&str]) -> Vec<u8> {
-    let mut out = body.to_vec();
-    for secret in secrets
+/// Shortest secret start taken for one at the end of a cut body: shorter
+/// ones would redact ordinary text that happens to begin a secret.
+const MIN_CUT_SECRET: usize = 8;
+
+fn cut_secret_start(body: &mut Vec<u8>, forms: &[String]) {
+    for form in forms.iter().map(String::as_bytes) {
+        let longest = (form.len() - 1).min(body.len());
+        let cut = (MIN_CUT_SECRET..=longest)
+            .rev()
+            .find(|&n| body.ends_with(&form[..n]));
+        if let Some(n) = cut {
+            body.truncate(body.len() - n);
+            body.extend_from_slice(REDACTED.as_bytes());
+            return;
+        }
+    }
+}
+
+/// Every form a secret is found in: as given; its key without the
+/// `whsec_` prefix (what a receiver's code or a payload may carry); and
+/// JSON-escaped (how a format that puts it in the body writes a quote or
+/// a backslash in it). Longest first, so a longer form is replaced whole.
+fn secret_forms(secrets: &[&str]) -> Vec<String> {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or_default();
+        let bare = secret.strip_prefix("whsec_").unwrap_or_default();
+        for form in [*secret, escaped, bare] {
+            if !form.is_empty() && !forms.iter().any(|f| f == form) {
+                forms.push(form.to_string());
+            }
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+fn redact_text(value: &str, forms: &[String]) -> String {
+    forms
         .iter()
-        .map(|s| s.as_bytes())
-        .filter(|s| !s.is_empty())
-    {
+        .fold(value.to_string(), |v, s| v.replace(s.as_str(), REDACTED))
+}
+
+/// Replaces every occurrence of each secret form in `body`. Secrets are
+/// ASCII (`whsec_` and base64, or a host's text), so a byte search finds
+/// them wherever a format put them.
+fn redact_bytes(body: &[u8], forms: &[String]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    for secret in forms.iter().map(String::as_bytes) {
         let mut next = Vec::with_capacity(out.len());
         let mut i = 0;
         while i < out.len() {
@@ -121,6 +212,81 @@ mod tests {
         assert_eq!(kept.headers[3].1, "has [redacted] inside");
         assert_eq!(kept.body, br#"{"secret":"[redacted]","n":1}"#);
         assert!(!kept.truncated);
+    }
+
+    #[test]
+    fn custom_credential_headers_are_redacted_whatever_their_name() {
+        for name in [
+            "X-Auth-Token",
+            "X-Webhook-Secret",
+            "X-Access-Key",
+            "Client-Password",
+            "X-Session-Id",
+            "Set-Cookie",
+            "X-Customer-Credential",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "webhook-id",
+            "webhook-timestamp",
+            "x-tenant",
+        ] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+        let kept = kept_request(
+            &[("X-Auth-Token".to_string(), "t0k3n".to_string())],
+            &[],
+            &[],
+            b"",
+            100,
+        );
+        assert_eq!(kept.headers[0].1, REDACTED);
+    }
+
+    #[test]
+    fn a_secret_is_found_without_its_prefix_and_json_escaped() {
+        let body = br#"{"key":"S3CRETbase64+/=","escaped":"pa\"ss"}"#;
+        let kept = kept_request(&[], &[], &["whsec_S3CRETbase64+/=", "pa\"ss"], body, 1000);
+        assert_eq!(kept.body, br#"{"key":"[redacted]","escaped":"[redacted]"}"#);
+        // The whole form is replaced whole, not around its key.
+        let kept = kept_request(
+            &[],
+            &[],
+            &["whsec_S3CRETbase64+/="],
+            b"whsec_S3CRETbase64+/=",
+            1000,
+        );
+        assert_eq!(kept.body, REDACTED.as_bytes());
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted_from_the_response() {
+        let mut headers = vec![
+            ("Set-Cookie".to_string(), "sid=abc".to_string()),
+            ("X-Echo".to_string(), "got whsec_S3CRETbase64".to_string()),
+        ];
+        let mut body = br#"{"echo":{"secret":"whsec_S3CRETbase64"}}"#.to_vec();
+        redact_response(&mut headers, &mut body, false, &["whsec_S3CRETbase64"]);
+        assert_eq!(headers[0].1, REDACTED);
+        assert_eq!(headers[1].1, "got [redacted]");
+        assert_eq!(body, br#"{"echo":{"secret":"[redacted]"}}"#);
+        // Cut by the body limit inside the secret: its start goes too.
+        let mut cut = b"echo: whsec_S3CRE".to_vec();
+        redact_response(&mut [], &mut cut, true, &["whsec_S3CRETbase64"]);
+        assert_eq!(cut, b"echo: [redacted]");
+        // A short ordinary ending is kept.
+        let mut short = b"a whse".to_vec();
+        redact_response(&mut [], &mut short, true, &["whsec_S3CRETbase64"]);
+        assert_eq!(short, b"a whse");
+        // A short secret's mark never makes the kept answer longer than
+        // what the HTTP client kept.
+        let mut headers = vec![("X-Echo".to_string(), "pw".to_string())];
+        let mut body = b"pw pw".to_vec();
+        redact_response(&mut headers, &mut body, false, &["pw"]);
+        assert_eq!(body, b"[reda");
+        assert_eq!(headers[0].1, "[r");
     }
 
     #[test]

@@ -496,13 +496,22 @@ fn send(
         body: &body.bytes,
         timeout: route.settings.timeout,
     });
-    let secrets: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
+    // Every secret the endpoint has had and still keeps, not only those
+    // signing now: a previous one past its grace period may still be
+    // trusted by a receiver that has not switched yet.
+    let secrets: Vec<&str> = route.secrets.iter().map(|(k, _)| k.text.as_str()).collect();
     outcome.request = kept::kept_request(
         &headers,
         &signature_headers,
         &secrets,
         &body.bytes,
         engine.runtime.config.response_body_limit,
+    );
+    kept::redact_response(
+        &mut outcome.headers,
+        &mut outcome.body,
+        outcome.truncated,
+        &secrets,
     );
     outcome
 }

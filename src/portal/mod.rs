@@ -54,8 +54,11 @@
 //! them `HttpOnly; Secure; SameSite=Strict`, and refuse unsafe methods
 //! (`POST`, `PATCH`, `PUT`, `DELETE`) whose `Origin` header is not your own
 //! origin before calling the handler. The handler itself refuses any
-//! request body that is not `application/json` (415), which HTML forms
-//! cannot send cross-site.
+//! request body not labelled `application/json` (415, a body without a
+//! `Content-Type` included), which neither HTML forms nor a cross-site
+//! `fetch` without a preflight can send; but actions without a body
+//! (`POST …/resend`, `…/rotate-secret`) need none, so the `Origin` check
+//! is what protects them.
 //!
 //! # Mounting
 //!

@@ -250,7 +250,12 @@ pub(crate) fn decode_component(s: &str, plus_is_space: bool) -> Option<String> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone would
+                // also take a sign (`%+1`).
                 let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let hex = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
@@ -298,6 +303,13 @@ mod tests {
         assert!(q.u64_in("limit", 1, 100).is_err());
         assert!(Query::parse(Some("a=1&a=2")).is_err());
         assert!(Query::parse(Some("a=%zz")).is_err());
+        // A sign is not a hex digit.
+        assert!(Query::parse(Some("a=%+1")).is_err());
+        assert_eq!(decode_component("ep_%+3", false), None);
+        assert_eq!(
+            decode_component("%41%e2%82%ac", false).as_deref(),
+            Some("A€")
+        );
         let mut q = Query::parse(Some("z=1")).unwrap();
         assert!(q.take("y").is_none());
         assert_eq!(q.finish().unwrap_err().field.as_deref(), Some("z"));

@@ -91,17 +91,18 @@ fn answer(inner: &Inner, req: &Request<Vec<u8>>, segments: &[&str], caller: Call
     }
     // Unsafe methods take JSON only: an HTML form (which a cross-site page
     // can submit with the user's cookies) always sends another type.
+    // A body without a type is refused too: a cross-site `fetch` sends
+    // one (a `Blob` without a type) with no preflight.
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD);
     if unsafe_method {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let json = ct
-                .to_str()
+        let json = req.headers().get(header::CONTENT_TYPE).map(|ct| {
+            ct.to_str()
                 .ok()
                 .and_then(|v| v.split(';').next())
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-            if !json {
-                return Err(ApiError::unsupported_media_type());
-            }
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if json == Some(false) || (json.is_none() && !body.is_empty()) {
+            return Err(ApiError::unsupported_media_type());
         }
     }
     // The branding is public: the page shows it before it has a session.

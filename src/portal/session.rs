@@ -124,9 +124,15 @@ impl Bus {
     /// answer 401 from now on. Sessions issued afterwards work. Durable.
     pub fn revoke_portal_sessions(&self, tenant: &TenantId) -> Result<()> {
         self.check_open()?;
-        let now = time::now_us();
+        // Never below an earlier revocation (a clock stepped back, or
+        // another process's clock ahead): that would bring back sessions
+        // it ended, and the sessions issued since (stamped just after it).
+        let earlier = not_before_us(self, tenant)?;
+        let not_before = earlier
+            .map_or(0, |nb| nb.saturating_add(1))
+            .max(time::now_us());
         self.store()
-            .put_meta(&not_before_name(tenant), &now.to_be_bytes())?;
+            .put_meta(&not_before_name(tenant), &not_before.to_be_bytes())?;
         tracing::info!(%tenant, "portal sessions revoked");
         Ok(())
     }
@@ -301,6 +307,40 @@ mod tests {
         // A truncated tag fails the length check, not a shorter compare.
         let short = &t[..t.len() - 4];
         assert!(check_signed(&key, short, 1_000).is_err());
+    }
+
+    #[test]
+    fn arbitrary_text_is_refused_without_a_panic() {
+        let key = [7u8; KEY_BYTES];
+        let good = sign(&key, 5, 2_000, &tenant("acme"));
+        // xorshift: reproducible inputs without a dependency.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = b"hbp1.-_=+/AZaz09\x00\xff";
+        for round in 0..20_000 {
+            let len = (next() % 700) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if round % 2 == 0 {
+                // A genuine token with a few bytes changed, cut or grown.
+                bytes = good.as_bytes().to_vec();
+                for _ in 0..1 + next() % 3 {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
+                }
+                bytes.truncate((next() % (bytes.len() as u64 + 8)) as usize);
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if text != good {
+                assert!(check_signed(&key, &text, 1_000).is_err(), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -82,11 +82,21 @@ pub(crate) fn header_list<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>)
     )
 }
 
-/// A kept body: as text when it is UTF-8, else as base64.
+/// A kept body: as text when it is UTF-8, else as base64. A cut body
+/// (kept up to a byte limit) may end inside a character: it is still
+/// text, shown up to the last whole character.
 pub(crate) fn body(bytes: &[u8], truncated: bool) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => json!({"text": text, "base64": null, "truncated": truncated}),
-        Err(_) => json!({"text": null, "base64": STANDARD.encode(bytes), "truncated": truncated}),
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        // `error_len() == None`: the bytes end inside a character.
+        Err(e) if truncated && e.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    };
+    match text {
+        Some(text) => json!({"text": text, "base64": null, "truncated": truncated}),
+        None => json!({"text": null, "base64": STANDARD.encode(bytes), "truncated": truncated}),
     }
 }
 
@@ -181,4 +191,22 @@ pub(crate) fn event_type(t: &EventType) -> Value {
         "example": t.example,
         "schema": t.schema,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body;
+
+    #[test]
+    fn a_body_cut_inside_a_character_is_still_text() {
+        let text = "prix: 10 €".as_bytes();
+        let cut = &text[..text.len() - 1];
+        let shown = body(cut, true);
+        assert_eq!(shown["text"], "prix: 10 ");
+        assert!(shown["base64"].is_null());
+        // Not cut, or broken inside: bytes, as base64.
+        assert!(body(cut, false)["text"].is_null());
+        assert!(body(b"a\xffb", true)["text"].is_null());
+        assert_eq!(body("déjà".as_bytes(), false)["text"], "déjà");
+    }
 }
