@@ -157,15 +157,6 @@ impl Config {
             POSTGRES_STATEMENT_TIMEOUT.check(self.postgres_statement_timeout),
         )?;
         named("postgres_lease", POSTGRES_LEASE.check(self.postgres_lease))?;
-        if self.postgres_url.is_some() && self.postgres_lease <= self.timeout {
-            return Err(Error::InvalidConfig {
-                setting: "postgres_lease",
-                reason: format!(
-                    "must exceed the attempt timeout ({} ms)",
-                    self.timeout.as_millis()
-                ),
-            });
-        }
         named(
             "postgres_poll_interval",
             POSTGRES_POLL_INTERVAL.check(self.postgres_poll_interval),
@@ -537,11 +528,13 @@ impl BusBuilder {
     }
 
     /// How long an endpoint lease lasts. A replica serves the endpoints
-    /// whose leases it holds and renews them every third of this; when a
-    /// replica dies, another takes its endpoints over within this plus
-    /// [`postgres_poll_interval`](Self::postgres_poll_interval). Must
-    /// exceed the bus's attempt [`timeout`](Self::timeout).
-    /// Allowed: 1 s to 1 h. Defaults to 30 s.
+    /// whose leases it holds and renews them every third of this, on a
+    /// thread of its own (so attempts may take longer than the lease);
+    /// when a replica dies, another takes its endpoints over within this
+    /// plus a third of it. A replica stalled longer than this (stopped, or
+    /// cut off from the database) may find an attempt it had in flight
+    /// made again by the new owner: keep it well above the pauses your
+    /// hosts can have. Allowed: 1 s to 1 h. Defaults to 30 s.
     pub fn postgres_lease(mut self, lease: Duration) -> Self {
         self.config.postgres_lease = lease;
         self

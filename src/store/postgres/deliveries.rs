@@ -148,6 +148,15 @@ impl PgStore {
         })
     }
 
+    /// Unfinished deliveries in the whole shared queue.
+    pub(crate) fn unfinished_total(&self) -> Result<usize> {
+        let q = self.sql("SELECT count(*) FROM @.deliveries WHERE NOT finished");
+        self.with_conn(|c| {
+            let row = c.query_one(q.as_str(), &[]).map_err(pg)?;
+            Ok(row.get::<_, i64>(0).max(0) as usize)
+        })
+    }
+
     /// The oldest unfinished delivery of an endpoint.
     pub(crate) fn oldest_unfinished(&self, ep: EndpointId) -> Result<Option<EventId>> {
         let q = self.sql(
