@@ -56,7 +56,7 @@ impl Replicas {
     pub(super) fn start(bus: &Bus) -> Result<Replicas> {
         let engine = Arc::clone(&bus.inner.engine);
         let mut state = State::default();
-        round(&bus.inner, &mut state, Vec::new(), true);
+        round(&bus.inner, &mut state, Vec::new(), true, false);
         let stop = Arc::new(AtomicBool::new(false));
         let (signals, inbox) = crossbeam_channel::unbounded();
         let spawn_error = |source| Error::Io {
@@ -174,7 +174,7 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
         if inner.closed.load(Ordering::SeqCst) {
             return;
         }
-        let resync = timed_out || batch.iter().any(|s| matches!(s, Signal::Resync));
+        let resync = batch.iter().any(|s| matches!(s, Signal::Resync));
         let changes = batch
             .into_iter()
             .filter_map(|s| match s {
@@ -183,7 +183,7 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
             })
             .collect();
         let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            round(&inner, &mut state, changes, resync)
+            round(&inner, &mut state, changes, resync, timed_out)
         }));
         if guarded.is_err() {
             inner.engine.runtime.note_panic();
@@ -193,8 +193,8 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
 }
 
 /// One round: the changes heard of, then (when due) the leases, then (on a
-/// resync) everything a lost notification could hide.
-fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
+/// resync, or cheaply on a quiet poll) what a lost notification could hide.
+fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool, quiet: bool) {
     let Some(pg) = inner.engine.runtime.store.shared() else {
         return;
     };
@@ -226,7 +226,7 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
         }
     }
     state.rounds = state.rounds.wrapping_add(1);
-    if resync && (state.rounds % RESYNC_EVERY == 1 || full_sync) || full_sync {
+    if resync || full_sync || (quiet && state.rounds % RESYNC_EVERY == 1) {
         if let Err(e) = sync_all(inner) {
             tracing::warn!(error = %e, "cannot read the endpoints; the next poll tries again");
         }
@@ -243,6 +243,13 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
     }
     if resync || load_all {
         load.extend(served(inner));
+    } else if quiet {
+        // One query: the served endpoints whose stored queue holds more
+        // than their lane knows of.
+        match behind(inner) {
+            Ok(ids) => load.extend(ids),
+            Err(e) => tracing::warn!(error = %e, "cannot compare the stored queues; trying again"),
+        }
     }
     let serving = serve.iter().map(|id| (*id, true));
     let loading = load.difference(&serve).map(|id| (*id, false));
@@ -326,6 +333,28 @@ fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>, claim: bool) -> Result<()>
             })?;
     lane.load_stored(engine, window, claim);
     Ok(())
+}
+
+/// Served endpoints with more unfinished rows than their lane holds.
+fn behind(inner: &Inner) -> Result<Vec<EndpointId>> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(Vec::new());
+    };
+    let served = served(inner);
+    if served.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(pg
+        .unfinished_counts(&served)?
+        .into_iter()
+        .filter(|(id, stored)| {
+            lane_of(inner, *id).is_some_and(|l| {
+                let (queued, flying) = l.depth();
+                *stored > queued + flying
+            })
+        })
+        .map(|(id, _)| id)
+        .collect())
 }
 
 fn lane_of(inner: &Inner, id: EndpointId) -> Option<Arc<Lane>> {
