@@ -330,7 +330,9 @@ impl BusBuilder {
     }
 
     /// Bytes of each response body kept in the delivery log; the rest is
-    /// never read. Allowed: 0 to 1 MiB. Defaults to 4096.
+    /// never read. The log keeps as many bytes of each request body (the
+    /// request as sent, for an attempt's detail). Allowed: 0 to 1 MiB.
+    /// Defaults to 4096.
     pub fn response_body_limit(mut self, n: usize) -> Self {
         self.config.response_body_limit = n;
         self
