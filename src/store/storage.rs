@@ -250,7 +250,7 @@ impl Storage {
                 Ok(true)
             }
             #[cfg(feature = "postgres")]
-            Storage::Postgres(pg) => pg.begin_attempt(ep, ev, was.0, in_flight),
+            Storage::Postgres(pg) => pg.begin_attempt(ep, ev, was.0, in_flight, needed),
         }
     }
 
