@@ -157,3 +157,38 @@ fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_los
     }
     bus.shutdown().unwrap();
 }
+
+#[test]
+fn a_statement_past_the_timeout_is_a_storage_error_of_kind_timed_out() {
+    let Some(url) = pg::url("a_statement_past_the_timeout_is_a_storage_error_of_kind_timed_out")
+    else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "errors_statement_timeout");
+    let bus = Bus::postgres(url.clone())
+        .postgres_schema(schema.clone())
+        .postgres_statement_timeout(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    // Another session holds the events table: the publish waits on it
+    // until its statement timeout.
+    let mut admin = pg::client(&url);
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute(&format!(
+        "LOCK TABLE \"{schema}\".events IN ACCESS EXCLUSIVE MODE"
+    ))
+    .unwrap();
+    let failed = bus
+        .publish(hookbus::Event::new("a.b", &serde_json::json!(1)).unwrap())
+        .unwrap_err();
+    match failed.error() {
+        Error::Storage(s) => assert_eq!(s.io_error_kind(), Some(ErrorKind::TimedOut), "{s:?}"),
+        other => panic!("expected Storage, got {other:?}"),
+    }
+    let event = failed.into_event();
+    tx.rollback().unwrap();
+    // Handed back whole, it publishes once the table is free.
+    let id = bus.publish(event).unwrap();
+    assert!(bus.event(id).unwrap().is_some());
+    bus.shutdown().unwrap();
+}
