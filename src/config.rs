@@ -49,6 +49,32 @@ pub(crate) struct Config {
     /// The event-type catalog, as declared (checked when the bus opens).
     pub(crate) event_types: Vec<EventType>,
     pub(crate) validate_payloads: bool,
+    /// Set by [`Bus::postgres`](crate::Bus::postgres): the bus stores in
+    /// PostgreSQL instead of sled.
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_url: Option<PostgresUrl>,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_schema: String,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_pool_size: u32,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_statement_timeout: Duration,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_lease: Duration,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_poll_interval: Duration,
+}
+
+/// A connection string, which may hold a password: never printed.
+#[cfg(feature = "postgres")]
+#[derive(Clone)]
+pub(crate) struct PostgresUrl(pub(crate) String);
+
+#[cfg(feature = "postgres")]
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresUrl(..)")
+    }
 }
 
 impl Config {
@@ -108,7 +134,57 @@ impl Config {
             "janitor_interval",
             JANITOR_INTERVAL.check(self.janitor_interval),
         )?;
+        #[cfg(feature = "postgres")]
+        self.validate_postgres()?;
         Ok(())
+    }
+
+    #[cfg(feature = "postgres")]
+    fn validate_postgres(&self) -> Result<()> {
+        use crate::bounds::{
+            POSTGRES_LEASE, POSTGRES_POLL_INTERVAL, POSTGRES_POOL_SIZE, POSTGRES_SCHEMA_BYTES,
+            POSTGRES_STATEMENT_TIMEOUT,
+        };
+        fn named(setting: &'static str, checked: Result<(), String>) -> Result<()> {
+            checked.map_err(|reason| Error::InvalidConfig { setting, reason })
+        }
+        named(
+            "postgres_schema",
+            check_schema(&self.postgres_schema, &POSTGRES_SCHEMA_BYTES),
+        )?;
+        named(
+            "postgres_pool_size",
+            POSTGRES_POOL_SIZE.check(self.postgres_pool_size),
+        )?;
+        named(
+            "postgres_statement_timeout",
+            POSTGRES_STATEMENT_TIMEOUT.check(self.postgres_statement_timeout),
+        )?;
+        named("postgres_lease", POSTGRES_LEASE.check(self.postgres_lease))?;
+        named(
+            "postgres_poll_interval",
+            POSTGRES_POLL_INTERVAL.check(self.postgres_poll_interval),
+        )?;
+        Ok(())
+    }
+}
+
+/// A schema name: lowercase ASCII letters, digits and `_`, not starting
+/// with a digit, so it needs no quoting rules and names the NOTIFY channel.
+#[cfg(feature = "postgres")]
+fn check_schema(name: &str, bytes: &crate::bounds::Bounds<u64>) -> Result<(), String> {
+    bytes
+        .check(name.len())
+        .map_err(|why| format!("its length in bytes {why}"))?;
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.starts_with("pg_");
+    if ok {
+        Ok(())
+    } else {
+        Err("must be lowercase ASCII letters, digits and _, not start with a digit or pg_".into())
     }
 }
 
@@ -166,6 +242,20 @@ impl Default for Config {
             event_types: Vec::new(),
             // Refusing publishes is a behaviour a host opts into.
             validate_payloads: false,
+            #[cfg(feature = "postgres")]
+            postgres_url: None,
+            #[cfg(feature = "postgres")]
+            postgres_schema: "hookbus".to_string(),
+            // Senders hold a connection only for each short write.
+            #[cfg(feature = "postgres")]
+            postgres_pool_size: 8,
+            #[cfg(feature = "postgres")]
+            postgres_statement_timeout: Duration::from_secs(30),
+            // Twice the default attempt timeout; renewed every third of it.
+            #[cfg(feature = "postgres")]
+            postgres_lease: Duration::from_secs(30),
+            #[cfg(feature = "postgres")]
+            postgres_poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -431,6 +521,67 @@ impl BusBuilder {
     /// The settings, for the bus to open with.
     pub(crate) fn into_config(self) -> Config {
         self.config
+    }
+}
+
+/// The PostgreSQL backend's settings; on a sled bus they are ignored.
+#[cfg(feature = "postgres")]
+impl BusBuilder {
+    pub(crate) fn new_postgres(url: String) -> Self {
+        BusBuilder {
+            config: Config {
+                postgres_url: Some(PostgresUrl(url)),
+                ..Config::default()
+            },
+        }
+    }
+
+    /// The PostgreSQL schema the bus keeps its tables in, created on open.
+    /// Replicas that share a queue open the same schema; buses in separate
+    /// schemas know nothing of each other. Allowed: 1 to 50 bytes of
+    /// lowercase ASCII letters, digits and `_`, not starting with a digit
+    /// or `pg_`. Defaults to `hookbus`.
+    pub fn postgres_schema(mut self, name: impl Into<String>) -> Self {
+        self.config.postgres_schema = name.into();
+        self
+    }
+
+    /// Connections in this replica's pool (at least 2: retention holds one
+    /// while it works with another). Allowed: 2 to 256. Defaults to 8.
+    pub fn postgres_pool_size(mut self, n: u32) -> Self {
+        self.config.postgres_pool_size = n;
+        self
+    }
+
+    /// `statement_timeout` of every connection: a statement running longer
+    /// fails with a storage error of kind `TimedOut`.
+    /// Allowed: 100 ms to 1 h. Defaults to 30 s.
+    pub fn postgres_statement_timeout(mut self, t: Duration) -> Self {
+        self.config.postgres_statement_timeout = t;
+        self
+    }
+
+    /// How long an endpoint lease lasts. A replica serves the endpoints
+    /// whose leases it holds and renews them every third of this, on a
+    /// thread of its own (so attempts may take longer than the lease);
+    /// when a replica dies, another takes its endpoints over within this
+    /// plus a third of it. A replica stalled longer than this (stopped, or
+    /// cut off from the database) may find an attempt it had in flight
+    /// made again by the new owner: keep it well above the pauses your
+    /// hosts can have. Allowed: 1 s to 1 h. Defaults to 30 s.
+    pub fn postgres_lease(mut self, lease: Duration) -> Self {
+        self.config.postgres_lease = lease;
+        self
+    }
+
+    /// How often a replica looks at the database on its own, in case a
+    /// notification was missed: new deliveries, endpoint changes, leases to
+    /// claim. Changes made through another replica reach this one within
+    /// about this long even then (at once when notifications arrive).
+    /// Allowed: 10 ms to 60 s. Defaults to 1 s.
+    pub fn postgres_poll_interval(mut self, every: Duration) -> Self {
+        self.config.postgres_poll_interval = every;
+        self
     }
 }
 

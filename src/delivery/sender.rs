@@ -15,6 +15,14 @@
 //!    may start). If the process dies first, the attempt is made again
 //!    after open: delivery is at least once.
 //!
+//! On PostgreSQL, where replicas share the queue, step 1 happens before
+//! every attempt and is fenced: the row is marked in flight only if this
+//! replica still holds the endpoint's lease and the row is as it was read,
+//! otherwise the delivery is dropped from this replica's lane (another one
+//! serves it). Step 3 is one transaction, written only if the lease is
+//! still ours; if it is not, the outcome is dropped and the new owner makes
+//! the attempt again with the number the row holds.
+//!
 //! A panic anywhere in an attempt (a host's custom envelope or `tracing`
 //! subscriber, a bug of ours) is caught here and treated as a failed
 //! attempt, written in the same order: once the attempt's number is known,
@@ -212,10 +220,15 @@ fn try_deliver(
         store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
         return Ok(None);
     }
-    if attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt }) {
-        let state = DeliveryState::InFlight { attempt };
-        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
-        store.commit()?;
+    let needed =
+        attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt });
+    let in_flight = updated(&delivery, DeliveryState::InFlight { attempt }, now);
+    if !store.begin_attempt(lane.id, event_id, (&delivery, stored), &in_flight, needed)? {
+        // Another replica serves the endpoint now, or the row changed
+        // under us: it is not ours to attempt.
+        return Ok(None);
+    }
+    if needed || store.is_shared() {
         stored = Stored::Pending;
     }
     let started = &*progress.started.insert(Started {
@@ -329,10 +342,18 @@ fn finish(
         succeeded
     )
     .entered();
-    engine
-        .runtime
-        .store
-        .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
+    let written =
+        engine
+            .runtime
+            .store
+            .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
+    if !written {
+        // The lease moved to another replica while the attempt ran: its
+        // outcome is not ours to record, and the new owner sends again.
+        tracing::warn!(endpoint = %lane.id, event = %event_id, attempt, "endpoint lease lost during an attempt; its outcome is dropped");
+        *recorded = Some(None);
+        return Ok(None);
+    }
     if route.settings.ordered {
         // The next delivery may only go once this outcome survives a
         // crash; otherwise a restart could resend this one after it.
