@@ -116,6 +116,31 @@ pub(crate) const ROTATION_GRACE: Bounds<Duration> = Bounds {
     min: Duration::ZERO,
     max: days(365),
 };
+/// `postgres_schema`, in bytes (the NOTIFY channel adds 8 and must stay
+/// below PostgreSQL's 63).
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_SCHEMA_BYTES: Bounds<u64> = Bounds { min: 1, max: 50 };
+/// `postgres_pool_size`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_POOL_SIZE: Bounds<u64> = Bounds { min: 2, max: 256 };
+/// `postgres_statement_timeout`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_STATEMENT_TIMEOUT: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(100),
+    max: hours(1),
+};
+/// `postgres_lease` (and it must exceed the attempt timeout).
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_LEASE: Bounds<Duration> = Bounds {
+    min: Duration::from_secs(1),
+    max: hours(1),
+};
+/// `postgres_poll_interval`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_POLL_INTERVAL: Bounds<Duration> = Bounds {
+    min: Duration::from_millis(10),
+    max: Duration::from_secs(60),
+};
 /// `user_agent`, in bytes.
 pub(crate) const USER_AGENT_BYTES: Bounds<u64> = Bounds { min: 0, max: 1024 };
 

@@ -45,6 +45,32 @@ pub(crate) struct Config {
     pub(crate) idempotency_window: Duration,
     pub(crate) janitor_interval: Duration,
     pub(crate) per_endpoint_metrics: bool,
+    /// Set by [`Bus::postgres`](crate::Bus::postgres): the bus stores in
+    /// PostgreSQL instead of sled.
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_url: Option<PostgresUrl>,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_schema: String,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_pool_size: u32,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_statement_timeout: Duration,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_lease: Duration,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_poll_interval: Duration,
+}
+
+/// A connection string, which may hold a password: never printed.
+#[cfg(feature = "postgres")]
+#[derive(Clone)]
+pub(crate) struct PostgresUrl(pub(crate) String);
+
+#[cfg(feature = "postgres")]
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresUrl(..)")
+    }
 }
 
 impl Config {
@@ -104,7 +130,66 @@ impl Config {
             "janitor_interval",
             JANITOR_INTERVAL.check(self.janitor_interval),
         )?;
+        #[cfg(feature = "postgres")]
+        self.validate_postgres()?;
         Ok(())
+    }
+
+    #[cfg(feature = "postgres")]
+    fn validate_postgres(&self) -> Result<()> {
+        use crate::bounds::{
+            POSTGRES_LEASE, POSTGRES_POLL_INTERVAL, POSTGRES_POOL_SIZE, POSTGRES_SCHEMA_BYTES,
+            POSTGRES_STATEMENT_TIMEOUT,
+        };
+        fn named(setting: &'static str, checked: Result<(), String>) -> Result<()> {
+            checked.map_err(|reason| Error::InvalidConfig { setting, reason })
+        }
+        named(
+            "postgres_schema",
+            check_schema(&self.postgres_schema, &POSTGRES_SCHEMA_BYTES),
+        )?;
+        named(
+            "postgres_pool_size",
+            POSTGRES_POOL_SIZE.check(self.postgres_pool_size),
+        )?;
+        named(
+            "postgres_statement_timeout",
+            POSTGRES_STATEMENT_TIMEOUT.check(self.postgres_statement_timeout),
+        )?;
+        named("postgres_lease", POSTGRES_LEASE.check(self.postgres_lease))?;
+        if self.postgres_url.is_some() && self.postgres_lease <= self.timeout {
+            return Err(Error::InvalidConfig {
+                setting: "postgres_lease",
+                reason: format!(
+                    "must exceed the attempt timeout ({} ms)",
+                    self.timeout.as_millis()
+                ),
+            });
+        }
+        named(
+            "postgres_poll_interval",
+            POSTGRES_POLL_INTERVAL.check(self.postgres_poll_interval),
+        )?;
+        Ok(())
+    }
+}
+
+/// A schema name: lowercase ASCII letters, digits and `_`, not starting
+/// with a digit, so it needs no quoting rules and names the NOTIFY channel.
+#[cfg(feature = "postgres")]
+fn check_schema(name: &str, bytes: &crate::bounds::Bounds<u64>) -> Result<(), String> {
+    bytes
+        .check(name.len())
+        .map_err(|why| format!("its length in bytes {why}"))?;
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.starts_with("pg_");
+    if ok {
+        Ok(())
+    } else {
+        Err("must be lowercase ASCII letters, digits and _, not start with a digit or pg_".into())
     }
 }
 
@@ -158,6 +243,20 @@ impl Default for Config {
             // One series per endpoint grows without bound with the number
             // of endpoints: opt-in.
             per_endpoint_metrics: false,
+            #[cfg(feature = "postgres")]
+            postgres_url: None,
+            #[cfg(feature = "postgres")]
+            postgres_schema: "hookbus".to_string(),
+            // Senders hold a connection only for each short write.
+            #[cfg(feature = "postgres")]
+            postgres_pool_size: 8,
+            #[cfg(feature = "postgres")]
+            postgres_statement_timeout: Duration::from_secs(30),
+            // Twice the default attempt timeout; renewed every third of it.
+            #[cfg(feature = "postgres")]
+            postgres_lease: Duration::from_secs(30),
+            #[cfg(feature = "postgres")]
+            postgres_poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -397,6 +496,65 @@ impl BusBuilder {
     /// The settings, for the bus to open with.
     pub(crate) fn into_config(self) -> Config {
         self.config
+    }
+}
+
+/// The PostgreSQL backend's settings; on a sled bus they are ignored.
+#[cfg(feature = "postgres")]
+impl BusBuilder {
+    pub(crate) fn new_postgres(url: String) -> Self {
+        BusBuilder {
+            config: Config {
+                postgres_url: Some(PostgresUrl(url)),
+                ..Config::default()
+            },
+        }
+    }
+
+    /// The PostgreSQL schema the bus keeps its tables in, created on open.
+    /// Replicas that share a queue open the same schema; buses in separate
+    /// schemas know nothing of each other. Allowed: 1 to 50 bytes of
+    /// lowercase ASCII letters, digits and `_`, not starting with a digit
+    /// or `pg_`. Defaults to `hookbus`.
+    pub fn postgres_schema(mut self, name: impl Into<String>) -> Self {
+        self.config.postgres_schema = name.into();
+        self
+    }
+
+    /// Connections in this replica's pool (at least 2: retention holds one
+    /// while it works with another). Allowed: 2 to 256. Defaults to 8.
+    pub fn postgres_pool_size(mut self, n: u32) -> Self {
+        self.config.postgres_pool_size = n;
+        self
+    }
+
+    /// `statement_timeout` of every connection: a statement running longer
+    /// fails with a storage error of kind `TimedOut`.
+    /// Allowed: 100 ms to 1 h. Defaults to 30 s.
+    pub fn postgres_statement_timeout(mut self, t: Duration) -> Self {
+        self.config.postgres_statement_timeout = t;
+        self
+    }
+
+    /// How long an endpoint lease lasts. A replica serves the endpoints
+    /// whose leases it holds and renews them every third of this; when a
+    /// replica dies, another takes its endpoints over within this plus
+    /// [`postgres_poll_interval`](Self::postgres_poll_interval). Must
+    /// exceed the bus's attempt [`timeout`](Self::timeout).
+    /// Allowed: 1 s to 1 h. Defaults to 30 s.
+    pub fn postgres_lease(mut self, lease: Duration) -> Self {
+        self.config.postgres_lease = lease;
+        self
+    }
+
+    /// How often a replica looks at the database on its own, in case a
+    /// notification was missed: new deliveries, endpoint changes, leases to
+    /// claim. Changes made through another replica reach this one within
+    /// about this long even then (at once when notifications arrive).
+    /// Allowed: 10 ms to 60 s. Defaults to 1 s.
+    pub fn postgres_poll_interval(mut self, every: Duration) -> Self {
+        self.config.postgres_poll_interval = every;
+        self
     }
 }
 

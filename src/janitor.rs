@@ -111,7 +111,11 @@ pub(crate) enum Round {
 
 /// Moves the queue checkpoint as far as it may go.
 pub(crate) fn checkpoint(engine: &Engine, round: Round) -> Result<()> {
-    let store = &engine.runtime.store;
+    let Some(store) = engine.runtime.store.sled() else {
+        // A shared store writes every delivery as a row at publish:
+        // nothing is implied, and there is no checkpoint to move.
+        return Ok(());
+    };
     let (before, per_lane) = match round {
         Round::Periodic => (
             now_ms().saturating_sub(time::duration_ms(MATERIALIZE_AFTER)),
@@ -170,8 +174,19 @@ pub(crate) fn checkpoint(engine: &Engine, round: Round) -> Result<()> {
     Ok(())
 }
 
-/// One retention round; returns where the next one starts.
+/// One retention round; returns where the next one starts. On a shared
+/// store, only the replica holding the background lock does it.
 fn retention(engine: &Engine, from: EventId) -> Result<EventId> {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = engine.runtime.store.shared() {
+        return Ok(pg
+            .as_leader(|| retention_round(engine, from))?
+            .unwrap_or(from));
+    }
+    retention_round(engine, from)
+}
+
+fn retention_round(engine: &Engine, from: EventId) -> Result<EventId> {
     let store = &engine.runtime.store;
     let Some(keep) = engine.runtime.config.retention else {
         return Ok(from);

@@ -319,6 +319,11 @@ pub use log::{
 };
 pub use notice::{Notice, NOTICE_BUFFER};
 pub use page::{Cursor, Page, ParseCursorError};
+/// The PostgreSQL client crate the `postgres` feature uses, re-exported so
+/// that a host's transactions given to [`Bus::publish_in`] are of the same
+/// version.
+#[cfg(feature = "postgres")]
+pub use postgres;
 pub use signing::{Secret, Signing};
 pub use stats::{EndpointHealth, EndpointStats, Stats};
 pub use tenant::{

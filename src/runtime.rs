@@ -9,12 +9,12 @@ use crate::config::Config;
 use crate::event::IdGenerator;
 use crate::http::HttpClient;
 use crate::notice::Notices;
-use crate::store::Store;
+use crate::store::Storage;
 
 /// The store, the HTTP client, the settings and the bus-wide state of an
 /// open bus.
 pub(crate) struct Runtime {
-    pub(crate) store: Store,
+    pub(crate) store: Storage,
     pub(crate) http: HttpClient,
     pub(crate) config: Config,
     pub(crate) ids: IdGenerator,
@@ -26,7 +26,7 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(store: Store, http: HttpClient, config: Config, ids: IdGenerator) -> Self {
+    pub(crate) fn new(store: Storage, http: HttpClient, config: Config, ids: IdGenerator) -> Self {
         Runtime {
             store,
             http,

@@ -49,6 +49,8 @@ impl Bus {
             Route::new(&endpoint, &engine.runtime.config),
             EndpointStateRecord::default(),
             engine.runtime.config.per_endpoint_metrics,
+            // On a shared store, the replica that claims its lease sends it.
+            !engine.runtime.store.is_shared(),
         );
         engine.lanes.write().insert(id, Arc::clone(&lane));
         self.inner
@@ -336,7 +338,7 @@ pub(super) fn status_of(mode: Mode) -> EndpointStatus {
     }
 }
 
-fn to_record(ep: &Endpoint) -> EndpointRecord {
+pub(super) fn to_record(ep: &Endpoint) -> EndpointRecord {
     let c = &ep.config;
     EndpointRecord {
         name: c.name.clone(),

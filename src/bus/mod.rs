@@ -3,7 +3,11 @@
 
 mod endpoints;
 mod manual;
+#[cfg(feature = "postgres")]
+mod outbox;
 mod queries;
+#[cfg(feature = "postgres")]
+mod replicas;
 mod tenants;
 
 use std::collections::BTreeMap;
@@ -25,7 +29,7 @@ use crate::routing::{Membership, Routing};
 use crate::runtime::Runtime;
 use crate::stats;
 use crate::store::records::{DeliveryState, EventRecord, IdempotencyRecord};
-use crate::store::{Store, StoreOptions};
+use crate::store::{Storage, Store, StoreOptions};
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -55,6 +59,10 @@ struct Inner {
     members: RwLock<Membership>,
     closed: AtomicBool,
     janitor: Mutex<Option<Janitor>>,
+    /// The thread that claims endpoint leases and follows other replicas'
+    /// changes (PostgreSQL only).
+    #[cfg(feature = "postgres")]
+    replicas: Mutex<Option<replicas::Replicas>>,
     /// Serializes the check-then-write of publishes with an idempotency key.
     keyed_publish: Mutex<()>,
     /// Serializes resends and recovers.
@@ -88,11 +96,33 @@ impl Bus {
         BusBuilder::new(path)
     }
 
+    /// Starts configuring a bus stored in PostgreSQL at `url` (a
+    /// connection string such as `postgres://app@db.internal:5432/app`, or
+    /// `host=… user=… dbname=…`), which any number of replicas of the host
+    /// may open at once to share one queue. Needs the `postgres` feature.
+    ///
+    /// Every setting of the builder applies, except sled's own
+    /// (`cache_capacity`, `flush_every`), which are ignored; the
+    /// `postgres_*` setters tune the backend. The schema is created or
+    /// migrated on open. See the crate docs, section "PostgreSQL", for what
+    /// replicas guarantee.
+    ///
+    /// ```no_run
+    /// let bus = hookbus::Bus::postgres("postgres://app@127.0.0.1:5432/app")
+    ///     .postgres_schema("webhooks")
+    ///     .open()?;
+    /// # Ok::<_, hookbus::Error>(())
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: impl Into<String>) -> BusBuilder {
+        BusBuilder::new_postgres(url.into())
+    }
+
     fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
         config.validate()?;
         let http = HttpClient::new(&http_options(&config))?;
-        let store = Store::open(&store_options(&config))?;
+        let store = open_storage(&config)?;
         let mut recovery = RecoveryReport::default();
         recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
         let mut members = Membership::default();
@@ -134,6 +164,7 @@ impl Bus {
                         Route::new(&endpoint, &engine.runtime.config),
                         state,
                         engine.runtime.config.per_endpoint_metrics,
+                        !engine.runtime.store.is_shared(),
                     );
                     registry.insert(
                         id,
@@ -153,10 +184,16 @@ impl Bus {
         recovery.endpoints = registry.len();
         // Each endpoint's stored queue, one window of it: the rest is read
         // as the queue drains, so a backlog of millions costs no memory
-        // and no time here.
-        for (id, reg) in &registry {
+        // and no time here. (A shared store loads an endpoint's queue when
+        // this replica claims its lease.)
+        let own_queues = if engine.runtime.store.is_shared() {
+            BTreeMap::new()
+        } else {
+            registry.iter().map(|(id, reg)| (*id, reg)).collect()
+        };
+        for (id, reg) in own_queues {
             let window = engine.runtime.store.pending_window(
-                *id,
+                id,
                 EventId::from_u128(0),
                 crate::delivery::LANE_WINDOW,
                 |_| false,
@@ -178,7 +215,7 @@ impl Bus {
                 }
             }
             if let Some(next) = window.next {
-                let more = engine.runtime.store.count_pending(*id, next)?;
+                let more = engine.runtime.store.count_pending(id, next)?;
                 reg.lane.restore_spilled(next, more);
                 recovery.resumed += more;
             }
@@ -233,7 +270,7 @@ impl Bus {
             corrupt = recovery.corrupt_records,
             "hookbus opened"
         );
-        Ok(Bus {
+        let bus = Bus {
             inner: Arc::new(Inner {
                 engine,
                 registry: RwLock::new(registry),
@@ -241,11 +278,19 @@ impl Bus {
                 members: RwLock::new(members),
                 closed: AtomicBool::new(false),
                 janitor: Mutex::new(Some(janitor)),
+                #[cfg(feature = "postgres")]
+                replicas: Mutex::new(None),
                 keyed_publish: Mutex::new(()),
                 manual: Mutex::new(()),
                 recovery,
             }),
-        })
+        };
+        #[cfg(feature = "postgres")]
+        if bus.inner.engine.runtime.store.is_shared() {
+            let worker = replicas::Replicas::start(&bus)?;
+            *bus.inner.replicas.lock() = Some(worker);
+        }
+        Ok(bus)
     }
 
     /// What was found and resumed when the bus opened.
@@ -288,6 +333,10 @@ impl Bus {
             Ok(tenant) => tenant,
             Err(e) => return Err(PublishError::new(e, event)),
         };
+        #[cfg(feature = "postgres")]
+        if self.inner.engine.runtime.store.is_shared() {
+            return self.publish_shared(event, &tenant, None);
+        }
         let tenant_key = (!tenant.is_default()).then(|| tenant.as_str());
         let engine = &self.inner.engine;
         let now_us = time::now_us();
@@ -344,12 +393,10 @@ impl Bus {
             idempotency_key: event.idempotency_key,
             tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
         };
-        let written = engine
-            .runtime
-            .store
-            .insert_event(id, &record)
-            .and_then(|()| match &record.idempotency_key {
-                Some(key) => engine.runtime.store.put_idempotency(
+        let written = sled_of(&engine.runtime.store)
+            .and_then(|sled| sled.insert_event(id, &record).map(|()| sled))
+            .and_then(|sled| match &record.idempotency_key {
+                Some(key) => sled.put_idempotency(
                     tenant_key,
                     key,
                     &IdempotencyRecord {
@@ -450,6 +497,33 @@ impl Bus {
     }
 }
 
+/// The sled store of a bus whose publishes take sled's path.
+fn sled_of(store: &Storage) -> Result<&Store> {
+    store.sled().ok_or_else(|| Error::InvalidConfig {
+        setting: "backend",
+        reason: "this operation needs the sled backend".to_string(),
+    })
+}
+
+/// Opens the storage the settings name: PostgreSQL when the bus was built
+/// with [`Bus::postgres`], else sled.
+fn open_storage(config: &Config) -> Result<Storage> {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = &config.postgres_url {
+        let options = crate::store::postgres::PgOptions {
+            url: url.0.clone(),
+            schema: config.postgres_schema.clone(),
+            pool_size: config.postgres_pool_size,
+            statement_timeout: config.postgres_statement_timeout,
+            lease: config.postgres_lease,
+            connect_timeout: config.connect_timeout,
+        };
+        let store = crate::store::postgres::PgStore::open(&options)?;
+        return Ok(Storage::Postgres(Box::new(store)));
+    }
+    Ok(Storage::Sled(Store::open(&store_options(config))?))
+}
+
 /// The store's share of the bus settings.
 fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
@@ -502,6 +576,10 @@ impl Inner {
         }
         self.engine.runtime.stop();
         let mut panics = 0;
+        #[cfg(feature = "postgres")]
+        if let Some(mut r) = self.replicas.lock().take() {
+            panics += usize::from(r.stop());
+        }
         if let Some(mut j) = self.janitor.lock().take() {
             panics += usize::from(j.stop());
         }
@@ -523,6 +601,21 @@ impl Inner {
         // After the joins, so notices of the attempts that finished reach
         // their subscribers; then every `notices()` loop ends.
         self.engine.runtime.notices.close();
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = self.engine.runtime.store.shared() {
+            // Given back at once, so other replicas need not wait for the
+            // leases to expire.
+            let mine: Vec<EndpointId> = self
+                .registry
+                .read()
+                .iter()
+                .filter(|(_, r)| r.lane.is_served() && r.lane.depth().1 == 0)
+                .map(|(id, _)| *id)
+                .collect();
+            if let Err(e) = pg.release_leases(&mine) {
+                tracing::warn!(error = %e, "giving back endpoint leases failed; they expire on their own");
+            }
+        }
         // A last checkpoint makes the next open quick.
         if let Err(e) = janitor::checkpoint(&self.engine, janitor::Round::Final) {
             tracing::warn!(error = %e, "final queue checkpoint failed; the next open reads more");

@@ -10,6 +10,7 @@ use crossbeam_channel::Receiver;
 use super::endpoints::status_of;
 use super::tenants::host_delivery;
 use super::Bus;
+use crate::delivery::Lane;
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::{EventId, StoredEvent};
@@ -204,7 +205,8 @@ impl Bus {
     /// or a retry; in-flight attempts not counted); `None` if the endpoint
     /// does not exist.
     pub fn queue_depth(&self, endpoint: EndpointId) -> Option<usize> {
-        Some(self.lane_of(endpoint)?.depth().0)
+        let lane = self.lane_of(endpoint)?;
+        Some(self.depth_of(&lane).0)
     }
 
     /// How an endpoint is doing: status, last success and failure, failure
@@ -213,7 +215,7 @@ impl Bus {
     pub fn endpoint_health(&self, endpoint: EndpointId) -> Option<EndpointHealth> {
         let lane = self.lane_of(endpoint)?;
         let health = lane.health.lock().clone();
-        let (queued, in_flight) = lane.depth();
+        let (queued, in_flight) = self.depth_of(&lane);
         Some(EndpointHealth {
             status: status_of(health.mode),
             last_success: health.last_success_ms.map(time::from_ms),
@@ -222,7 +224,9 @@ impl Bus {
             consecutive_failed_deliveries: health.consecutive_failed_deliveries,
             queued,
             in_flight,
-            oldest_unfinished: lane.oldest().map(|e| time::from_ms(e.timestamp_ms())),
+            oldest_unfinished: self
+                .oldest_of(&lane)
+                .map(|e| time::from_ms(e.timestamp_ms())),
         })
     }
 
@@ -240,7 +244,7 @@ impl Bus {
             ..Stats::default()
         };
         for (id, reg) in self.inner.registry.read().iter() {
-            let depth = reg.lane.depth();
+            let depth = self.depth_of(&reg.lane);
             out.add(stats::endpoint_stats(
                 *id,
                 status_of(reg.lane.mode()),
@@ -259,6 +263,35 @@ impl Bus {
     /// returned already disconnected.
     pub fn notices(&self) -> Receiver<Notice> {
         self.inner.engine.runtime.notices.subscribe()
+    }
+
+    /// An endpoint's queued and in-flight deliveries: the lane's count, or
+    /// on a shared store the stored rows' (whichever replica sends them).
+    pub(super) fn depth_of(&self, lane: &Lane) -> (usize, usize) {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = self.inner.engine.runtime.store.shared() {
+            match pg.depth(lane.id) {
+                Ok(depth) => return depth,
+                Err(e) => {
+                    tracing::warn!(endpoint = %lane.id, error = %e, "cannot count the stored queue; showing this replica's share")
+                }
+            }
+        }
+        lane.depth()
+    }
+
+    /// An endpoint's oldest unfinished delivery, as [`Bus::depth_of`] counts.
+    fn oldest_of(&self, lane: &Lane) -> Option<EventId> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = self.inner.engine.runtime.store.shared() {
+            match pg.oldest_unfinished(lane.id) {
+                Ok(oldest) => return oldest,
+                Err(e) => {
+                    tracing::warn!(endpoint = %lane.id, error = %e, "cannot read the stored queue; showing this replica's share")
+                }
+            }
+        }
+        lane.oldest()
     }
 
     /// Bytes the database takes on disk.

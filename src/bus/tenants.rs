@@ -15,7 +15,7 @@ use crate::page::{Cursor, Page};
 use crate::stats::{self, EndpointHealth, Stats};
 use crate::store::records::{DeliveryState, EventRecord};
 use crate::store::tenants::{CancelledRecord, TenantRecord, TombstoneRecord};
-use crate::store::{implied_delivery, Store, Stored};
+use crate::store::{implied_delivery, Storage, Stored};
 use crate::tenant::{Tenant, TenantConfig, TenantDeletion, TenantId, TenantPage};
 use crate::time;
 
@@ -265,7 +265,7 @@ impl Bus {
             out.add(stats::endpoint_stats(
                 id,
                 status_of(lane.mode()),
-                lane.depth(),
+                self.depth_of(lane),
                 &lane.counters,
             ));
         }
@@ -290,7 +290,7 @@ impl Bus {
 /// cancellation, then a pending key, then what the event implies.
 /// `event` is the event record if the caller has read it already.
 pub(super) fn host_delivery(
-    store: &Store,
+    store: &Storage,
     ep: EndpointId,
     ev: EventId,
     event: Option<&EventRecord>,
@@ -334,7 +334,7 @@ fn cancelled(ep: EndpointId, ev: EventId, c: &CancelledRecord) -> Delivery {
 /// is loaded: their endpoints are removed and every unfinished delivery to
 /// them ends cancelled. Returns how many deletion records could not be
 /// read (reported and left in place).
-pub(super) fn finish_interrupted_deletions(store: &Store) -> Result<usize> {
+pub(super) fn finish_interrupted_deletions(store: &Storage) -> Result<usize> {
     let mut unreadable = 0;
     for (seq, rec) in store.tenant_deletions()? {
         let rec = match rec {

@@ -19,8 +19,10 @@ use crate::event::EventId;
 use crate::http::HttpOutcome;
 use crate::log::ErrorKind;
 use crate::stats::Counters;
+#[cfg(feature = "postgres")]
+use crate::store::queue::Window;
 use crate::store::records::{DeliveryState, EndpointStateRecord, Mode};
-use crate::store::Store;
+use crate::store::Storage;
 use crate::time::{self, now_ms};
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
@@ -175,6 +177,9 @@ pub(crate) struct Lane {
     /// not: lets the janitor pass over the lanes with nothing to do
     /// without taking their locks.
     held: AtomicUsize,
+    /// This process sends the endpoint's queue. Always on sled; on
+    /// PostgreSQL only while this replica holds the endpoint's lease.
+    served: AtomicBool,
 }
 
 impl Lane {
@@ -184,6 +189,7 @@ impl Lane {
         route: Route,
         health: EndpointStateRecord,
         per_endpoint_metrics: bool,
+        served: bool,
     ) -> Arc<Lane> {
         Arc::new(Lane {
             id,
@@ -196,6 +202,7 @@ impl Lane {
             health: Mutex::new(health),
             counters: Counters::new(id, per_endpoint_metrics),
             held: AtomicUsize::new(0),
+            served: AtomicBool::new(served),
         })
     }
 
@@ -222,8 +229,13 @@ impl Lane {
             let mut health = self.health.lock();
             let mut next = health.clone();
             change(&mut next);
+            let stored_mode = self.stored_health.lock().mode;
             if worth_writing(&self.stored_health.lock(), &next) {
-                engine.runtime.store.put_endpoint_state(self.id, &next)?;
+                engine.runtime.store.put_endpoint_state(
+                    self.id,
+                    &next,
+                    stored_mode != next.mode,
+                )?;
                 *self.stored_health.lock() = next.clone();
             }
             // The mirrors change under the same lock, so they never show
@@ -364,10 +376,14 @@ impl Lane {
 
     /// Whether a delivery is queued or in flight here, looking in storage
     /// for the part of the queue spilled there.
-    pub(crate) fn holds(&self, store: &Store, event: EventId) -> Result<bool> {
+    pub(crate) fn holds(&self, store: &Storage, event: EventId) -> Result<bool> {
         let st = self.state.lock();
         if st.contains(event) {
             return Ok(true);
+        }
+        if store.is_shared() {
+            // Another replica may be sending it: the row says.
+            return store.has_pending_key(self.id, event);
         }
         if st.spill_from.is_some_and(|lo| event >= lo) {
             return store.has_pending_key(self.id, event);
@@ -389,10 +405,22 @@ impl Lane {
     /// including the part of the queue spilled to storage.
     pub(crate) fn queued_after(
         &self,
-        store: &Store,
+        store: &Storage,
         after: Option<EventId>,
         limit: usize,
     ) -> Result<Vec<EventId>> {
+        if store.is_shared() {
+            // The rows are the queue, whichever replica sends it.
+            let from = after.map_or(EventId::from_u128(0), |a| {
+                EventId::from_u128(a.as_u128().saturating_add(1))
+            });
+            let window = store.pending_window(self.id, from, limit, |_| false)?;
+            return Ok(window
+                .found
+                .into_iter()
+                .filter_map(|u| u.ok().map(|u| u.event))
+                .collect());
+        }
         let st = self.state.lock();
         let mut all: Vec<EventId> = st
             .pending
@@ -590,6 +618,116 @@ impl Lane {
         st.move_spill(window.next);
     }
 
+    /// Whether this process sends the endpoint's queue (see `served`).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn is_served(&self) -> bool {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    /// This replica now holds the endpoint's lease: it sends the queue,
+    /// which the caller then loads with [`Lane::load_stored`].
+    #[cfg(feature = "postgres")]
+    pub(crate) fn serve(&self) {
+        self.served.store(true, Ordering::SeqCst);
+    }
+
+    /// This replica no longer holds the endpoint's lease: forgets the
+    /// queue (it stays stored, for the replica that serves it now).
+    /// Attempts in flight finish; their outcomes are fenced off in storage.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn unserve(&self) {
+        self.served.store(false, Ordering::SeqCst);
+        let mut st = self.state.lock();
+        st.pending.clear();
+        st.by_due.clear();
+        st.tail.clear();
+        st.spill_from = None;
+        st.spilled = 0;
+        self.report(&st);
+    }
+
+    /// Adds stored deliveries that are not held yet (a window read from
+    /// storage, event order) and starts them; if the stored queue goes on
+    /// past the window, the lane reads the rest as it drains.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn load_stored(self: &Arc<Self>, engine: &Arc<Engine>, window: Window) {
+        let mut st = self.state.lock();
+        if !self.served.load(Ordering::SeqCst) || st.closed {
+            return;
+        }
+        for u in window.found {
+            match u {
+                Ok(u) if !st.contains(u.event) => {
+                    let due_ms = match u.record.state {
+                        DeliveryState::Waiting { due_ms, .. } => due_ms,
+                        _ => 0,
+                    };
+                    st.insert(
+                        u.event,
+                        Slot {
+                            due: due(due_ms),
+                            implied: false,
+                        },
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(endpoint = %self.id, error = %e, "skipping a stored delivery that cannot be read");
+                }
+            }
+        }
+        if let Some(next) = window.next {
+            if st.spill_from.is_none() {
+                st.spill_from = Some(next);
+                st.spilled = st.spilled.max(1);
+                let moved = st.pending.split_off(&next);
+                for (event, slot) in moved {
+                    st.by_due.remove(&(slot.due, event));
+                    st.tail.insert(event, slot);
+                }
+            }
+        }
+        self.report(&st);
+        self.poke(engine, &mut st);
+    }
+
+    /// Whether a delivery is queued in memory or in flight here.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn contains(&self, event: EventId) -> bool {
+        self.state.lock().contains(event)
+    }
+
+    /// Whether the lane has room in memory for more stored deliveries.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn has_room(&self) -> bool {
+        let st = self.state.lock();
+        st.spill_from.is_none() && st.in_memory() < LANE_WINDOW
+    }
+
+    /// Takes an endpoint state another replica wrote (a pause, a resume)
+    /// as this lane's, and starts or holds the queue to match.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn adopt_health(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        stored: EndpointStateRecord,
+    ) {
+        let woke = {
+            let mut health = self.health.lock();
+            *self.stored_health.lock() = stored.clone();
+            self.receiving
+                .store(stored.mode != Mode::Disabled, Ordering::SeqCst);
+            let active = stored.mode == Mode::Active;
+            let woke = self.active.swap(active, Ordering::SeqCst) != active && active;
+            *health = stored;
+            woke
+        };
+        if woke {
+            let mut st = self.state.lock();
+            self.poke(engine, &mut st);
+        }
+    }
+
     /// Stops starting deliveries: attempts in flight finish, queued ones
     /// stay in the store.
     pub(crate) fn close(&self) {
@@ -616,6 +754,9 @@ impl Lane {
     /// when one may. Called with the lane's lock held, after every change.
     fn poke(self: &Arc<Self>, engine: &Arc<Engine>, st: &mut LaneState) {
         if st.scheduled || st.closed || engine.runtime.is_stopping() {
+            return;
+        }
+        if !self.served.load(Ordering::SeqCst) {
             return;
         }
         if !self.active.load(Ordering::SeqCst) {

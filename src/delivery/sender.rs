@@ -212,10 +212,15 @@ fn try_deliver(
         store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
         return Ok(None);
     }
-    if attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt }) {
-        let state = DeliveryState::InFlight { attempt };
-        store.put_delivery(lane.id, event_id, &updated(&delivery, state, now), stored)?;
-        store.commit()?;
+    let needed =
+        attempt > delivery.round_start && delivery.state != (DeliveryState::InFlight { attempt });
+    let in_flight = updated(&delivery, DeliveryState::InFlight { attempt }, now);
+    if !store.begin_attempt(lane.id, event_id, (&delivery, stored), &in_flight, needed)? {
+        // Another replica serves the endpoint now, or the row changed
+        // under us: it is not ours to attempt.
+        return Ok(None);
+    }
+    if needed || store.is_shared() {
         stored = Stored::Pending;
     }
     let started = &*progress.started.insert(Started {
@@ -329,10 +334,18 @@ fn finish(
         succeeded
     )
     .entered();
-    engine
-        .runtime
-        .store
-        .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
+    let written =
+        engine
+            .runtime
+            .store
+            .record_attempt(&record, &updated(delivery, next, now_ms()), stored)?;
+    if !written {
+        // The lease moved to another replica while the attempt ran: its
+        // outcome is not ours to record, and the new owner sends again.
+        tracing::warn!(endpoint = %lane.id, event = %event_id, attempt, "endpoint lease lost during an attempt; its outcome is dropped");
+        *recorded = Some(None);
+        return Ok(None);
+    }
     if route.settings.ordered {
         // The next delivery may only go once this outcome survives a
         // crash; otherwise a restart could resend this one after it.

@@ -1,5 +1,6 @@
-//! Storage: the sled database and everything written to it. The only module
-//! that knows keys, trees and the record encoding.
+//! Storage: the sled database and everything written to it, and (feature
+//! `postgres`) the PostgreSQL store beside it, both behind [`Storage`]. The
+//! only module that knows keys, trees, tables and the record encoding.
 //!
 //! Every write is a plain insert or remove: sled's atomic `Batch` seals its
 //! write buffer twice per call (two syncs per publish, measured), so records
@@ -10,13 +11,18 @@
 pub(crate) mod codec;
 mod commit;
 pub(crate) mod keys;
-mod queue;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+pub(crate) mod queue;
 mod read_models;
 pub(crate) mod records;
+mod storage;
 #[cfg(test)]
 mod stored_format;
 mod tags;
 pub(crate) mod tenants;
+
+pub(crate) use storage::Storage;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,0 +1,148 @@
+//! Publishing on PostgreSQL: in a transaction of the bus's own, or in the
+//! host's (the transactional outbox, [`Bus::publish_in`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Bus;
+use crate::delivery::Lane;
+use crate::error::{Error, PublishError};
+use crate::event::{Event, EventId};
+use crate::stats;
+use crate::store::postgres::{Outbox, Published};
+use crate::store::records::EventRecord;
+use crate::tenant::TenantId;
+use crate::time;
+
+impl Bus {
+    /// Publishes `event` inside the host's own PostgreSQL transaction: the
+    /// event and its deliveries are written through `tx`, so they exist if
+    /// and only if the host commits it (the transactional outbox). Nothing
+    /// is sent before the commit; at commit every replica hears of the
+    /// deliveries (NOTIFY is delivered at commit) and the ones serving the
+    /// endpoints send them. A rolled-back transaction leaves no event, no
+    /// delivery and no request.
+    ///
+    /// The checks are those of [`publish`](Self::publish); an idempotency
+    /// key seen within the window returns the first event's id and writes
+    /// nothing. `Ok` means written into `tx`, not yet durable: durable
+    /// when the host's commit returns. Use the re-exported
+    /// [`hookbus::postgres`](crate::postgres) crate so that the transaction
+    /// type matches.
+    ///
+    /// Fails with [`Error::InvalidConfig`] (setting `backend`) on a bus not
+    /// opened with [`Bus::postgres`]. The transaction may be on any
+    /// database connection that sees the bus's schema.
+    ///
+    /// ```no_run
+    /// # fn demo(bus: &hookbus::Bus, db: &mut hookbus::postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = db.transaction()?;
+    /// tx.execute("UPDATE orders SET paid = true WHERE id = $1", &[&42i64])?;
+    /// let event = hookbus::Event::new("order.paid", &serde_json::json!({"id": 42}))?;
+    /// bus.publish_in(&mut tx, event)?;
+    /// tx.commit()?; // the webhook exists from here on, with the order's change
+    /// # Ok(()) }
+    /// ```
+    pub fn publish_in(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
+        let tenant = match self.check_publish(&event) {
+            Ok(tenant) => tenant,
+            Err(e) => return Err(PublishError::new(e, event)),
+        };
+        if !self.inner.engine.runtime.store.is_shared() {
+            let e = Error::InvalidConfig {
+                setting: "backend",
+                reason: "publish_in needs a bus opened with Bus::postgres".to_string(),
+            };
+            return Err(PublishError::new(e, event));
+        }
+        self.publish_shared(event, &tenant, Some(tx))
+    }
+
+    /// A publish on PostgreSQL, checked already: in the bus's own
+    /// transaction (committed before this returns) or the host's `tx`.
+    pub(super) fn publish_shared(
+        &self,
+        event: Event,
+        tenant: &TenantId,
+        tx: Option<&mut postgres::Transaction<'_>>,
+    ) -> Result<EventId, PublishError> {
+        let engine = &self.inner.engine;
+        let Some(pg) = engine.runtime.store.shared() else {
+            return Err(PublishError::new(Error::ShutDown, event));
+        };
+        let now_us = time::now_us();
+        let now = now_us / 1000;
+        let lanes: Vec<Arc<Lane>> = self
+            .inner
+            .routing
+            .read()
+            .matching(tenant.as_str(), &event.event_type, &event.attributes)
+            .into_iter()
+            .filter(|(_, lane)| lane.receives_events())
+            .map(|(_, lane)| Arc::clone(lane))
+            .collect();
+        let id = engine.runtime.ids.next();
+        let _span =
+            tracing::debug_span!("publish", event = %id, deliveries = lanes.len()).entered();
+        let given_time = event.occurred_at_us;
+        let record = EventRecord {
+            occurred_us: given_time.unwrap_or(now_us),
+            event_type: event.event_type,
+            payload: event.payload.into_vec(),
+            attributes: event.attributes,
+            targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
+            created_ms: now,
+            idempotency_key: event.idempotency_key,
+            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
+        };
+        let window = time::duration_ms(engine.runtime.config.idempotency_window);
+        let tenant_key = if tenant.is_default() {
+            ""
+        } else {
+            tenant.as_str()
+        };
+        let outbox = Outbox {
+            id,
+            record: &record,
+            key: record.idempotency_key.as_deref().map(|k| (tenant_key, k)),
+            key_cutoff_ms: now.saturating_sub(window),
+        };
+        let in_host_tx = tx.is_some();
+        let written = match tx {
+            Some(tx) => pg.publish_on(tx, &outbox),
+            None => pg.publish(&outbox),
+        };
+        match written {
+            Ok(Published::Duplicate(first)) => Ok(first),
+            Ok(Published::Stored) => {
+                engine.runtime.published.fetch_add(1, Ordering::Relaxed);
+                self.inner.routing.read().note_published(tenant.as_str());
+                if !in_host_tx {
+                    // Committed: the endpoints this replica serves send it
+                    // now; the others hear of it through NOTIFY.
+                    for lane in lanes.iter().filter(|l| l.is_served()) {
+                        lane.schedule(engine, now, id, false);
+                    }
+                }
+                stats::published();
+                tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
+                Ok(id)
+            }
+            Err(e) => {
+                let event = Event {
+                    event_type: record.event_type,
+                    payload: record.payload.into_boxed_slice(),
+                    occurred_at_us: given_time,
+                    attributes: record.attributes,
+                    idempotency_key: record.idempotency_key,
+                    tenant: record.tenant,
+                };
+                Err(PublishError::new(e, event))
+            }
+        }
+    }
+}

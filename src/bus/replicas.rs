@@ -1,0 +1,459 @@
+//! Being one replica among many on PostgreSQL: a thread that claims and
+//! renews endpoint leases (see `store/postgres/queue.rs`), loads the queues
+//! of the endpoints this replica serves, and follows the changes other
+//! replicas make (endpoints added, changed, deleted, paused, resumed) — at
+//! once through LISTEN/NOTIFY, and through a slow poll for anything a
+//! dropped notification hid.
+//!
+//! Bounds, with the defaults: a change made through another replica takes
+//! effect here when its notification arrives (milliseconds), and at the
+//! latest after `postgres_poll_interval` (1 s); the endpoints of a replica
+//! that died are taken over within `postgres_lease` (30 s) plus a third of
+//! it. A replica with nothing to do reads the database once per poll
+//! interval and never busy-polls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::endpoints::from_record;
+use super::{Bus, Inner, Registered};
+use crate::delivery::{Engine, Lane, Route, LANE_WINDOW};
+use crate::endpoint::EndpointId;
+use crate::error::{Error, Result};
+use crate::event::EventId;
+use crate::store::postgres::notify::{Change, Listener};
+use crate::store::records::EndpointRecord;
+use crate::tenant::TenantId;
+
+/// What wakes the replica thread.
+enum Signal {
+    Change(Change),
+    /// Notifications may have been missed: look at everything.
+    Resync,
+    Stop,
+}
+
+/// Full endpoint resyncs happen every this many rounds of the poll even
+/// without a reason (a notification lost without the connection dropping).
+const RESYNC_EVERY: u32 = 10;
+
+pub(super) struct Replicas {
+    stop: Arc<AtomicBool>,
+    signals: Sender<Signal>,
+    worker: Option<JoinHandle<()>>,
+    worker_id: ThreadId,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Replicas {
+    /// Claims this replica's first endpoints (so a bus serves as soon as
+    /// `open` returns), then starts the threads.
+    pub(super) fn start(bus: &Bus) -> Result<Replicas> {
+        let engine = Arc::clone(&bus.inner.engine);
+        let mut state = State::default();
+        round(&bus.inner, &mut state, Vec::new(), true);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (signals, inbox) = crossbeam_channel::unbounded();
+        let spawn_error = |source| Error::Io {
+            action: "starting the PostgreSQL replica thread",
+            source,
+        };
+        let listener = {
+            let (stop, signals, engine) = (Arc::clone(&stop), signals.clone(), Arc::clone(&engine));
+            thread::Builder::new()
+                .name("hookbus-listen".into())
+                .spawn(move || listen(&engine, &stop, &signals))
+                .map_err(spawn_error)?
+        };
+        let weak = Arc::downgrade(&bus.inner);
+        let worker = {
+            let stop = Arc::clone(&stop);
+            thread::Builder::new()
+                .name("hookbus-replica".into())
+                .spawn(move || work(&weak, &stop, &inbox, state))
+                .map_err(spawn_error)?
+        };
+        Ok(Replicas {
+            stop,
+            signals,
+            worker_id: worker.thread().id(),
+            worker: Some(worker),
+            listener: Some(listener),
+        })
+    }
+
+    /// Stops both threads; `true` if one had panicked. Called from the
+    /// worker itself (it held the last handle of the bus), it only signals.
+    pub(super) fn stop(&mut self) -> bool {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.signals.send(Signal::Stop);
+        let mut panicked = false;
+        if thread::current().id() != self.worker_id {
+            if let Some(h) = self.worker.take() {
+                panicked |= h.join().is_err();
+            }
+        }
+        if let Some(h) = self.listener.take() {
+            panicked |= h.join().is_err();
+        }
+        panicked
+    }
+}
+
+/// The listener thread: forwards notifications, reconnects after a loss.
+fn listen(engine: &Arc<Engine>, stop: &AtomicBool, signals: &Sender<Signal>) {
+    let Some(pg) = engine.runtime.store.shared() else {
+        return;
+    };
+    let poll = engine.runtime.config.postgres_poll_interval;
+    // Short waits, so that shutdown is never held up long.
+    let wait = poll.min(Duration::from_millis(200));
+    let mut listener: Option<Listener> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let conn = match listener.as_mut() {
+            Some(l) => l,
+            None => match pg.listen() {
+                Ok(l) => {
+                    // Whatever was sent while not listening is looked at.
+                    let _ = signals.send(Signal::Resync);
+                    listener.insert(l)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN on PostgreSQL; relying on polling, retrying");
+                    thread::sleep(poll);
+                    continue;
+                }
+            },
+        };
+        match conn.wait(wait) {
+            Ok(changes) => {
+                for change in changes {
+                    let _ = signals.send(Signal::Change(change));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the LISTEN connection was lost; reconnecting");
+                listener = None;
+                let _ = signals.send(Signal::Resync);
+                thread::sleep(wait);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    last_lease_round: Option<Instant>,
+    rounds: u32,
+}
+
+/// The replica thread: one round per signal batch or poll interval.
+fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut state: State) {
+    let Some(config) = inner.upgrade().map(|i| i.engine.runtime.config.clone()) else {
+        return;
+    };
+    let tick = config.postgres_poll_interval.min(config.postgres_lease / 3);
+    loop {
+        let mut batch = Vec::new();
+        let mut timed_out = false;
+        match inbox.recv_timeout(tick) {
+            Ok(signal) => batch.push(signal),
+            Err(RecvTimeoutError::Timeout) => timed_out = true,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        batch.extend(inbox.try_iter());
+        if stop.load(Ordering::SeqCst) || batch.iter().any(|s| matches!(s, Signal::Stop)) {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let resync = timed_out || batch.iter().any(|s| matches!(s, Signal::Resync));
+        let changes = batch
+            .into_iter()
+            .filter_map(|s| match s {
+                Signal::Change(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            round(&inner, &mut state, changes, resync)
+        }));
+        if guarded.is_err() {
+            inner.engine.runtime.note_panic();
+            tracing::error!("the PostgreSQL replica thread panicked in a round; going on");
+        }
+    }
+}
+
+/// One round: the changes heard of, then (when due) the leases, then (on a
+/// resync) everything a lost notification could hide.
+fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return;
+    };
+    let mut load: BTreeSet<EndpointId> = BTreeSet::new();
+    let mut load_all = false;
+    let mut full_sync = false;
+    for change in changes {
+        match change {
+            Change::Endpoint(id) => {
+                if let Err(e) = sync_endpoint(inner, id) {
+                    tracing::warn!(endpoint = %id, error = %e, "cannot read a changed endpoint; the next poll tries again");
+                    full_sync = true;
+                }
+            }
+            Change::State(id) => match pg.endpoint_state(id) {
+                Ok(stored) => {
+                    if let Some(lane) = lane_of(inner, id) {
+                        lane.adopt_health(&inner.engine, stored);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(endpoint = %id, error = %e, "cannot read an endpoint's state");
+                    full_sync = true;
+                }
+            },
+            Change::Deliveries(Some(ids)) => load.extend(ids),
+            Change::Deliveries(None) => load_all = true,
+        }
+    }
+    state.rounds = state.rounds.wrapping_add(1);
+    if resync && (state.rounds % RESYNC_EVERY == 1 || full_sync) || full_sync {
+        if let Err(e) = sync_all(inner) {
+            tracing::warn!(error = %e, "cannot read the endpoints; the next poll tries again");
+        }
+    }
+    let lease_due = state
+        .last_lease_round
+        .is_none_or(|at| at.elapsed() >= pg.lease / 3);
+    if lease_due {
+        state.last_lease_round = Some(Instant::now());
+        match leases(inner, state.rounds % RESYNC_EVERY == 1) {
+            Ok(claimed) => load.extend(claimed),
+            Err(e) => tracing::warn!(error = %e, "renewing endpoint leases failed; trying again"),
+        }
+    }
+    if resync || load_all {
+        load.extend(served(inner));
+    }
+    for id in load {
+        if let Some(lane) = lane_of(inner, id) {
+            if let Err(e) = load_queue(&inner.engine, &lane) {
+                tracing::warn!(endpoint = %id, error = %e, "cannot read an endpoint's queue; the next poll tries again");
+            }
+        }
+    }
+}
+
+/// Renews this replica's leases, drops the ones it lost, claims up to its
+/// fair share and gives back idle ones above it. Returns the endpoints
+/// newly claimed.
+fn leases(inner: &Inner, ensure_rows: bool) -> Result<Vec<EndpointId>> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(Vec::new());
+    };
+    pg.heartbeat()?;
+    if ensure_rows {
+        pg.ensure_leases()?;
+    }
+    let kept: BTreeSet<EndpointId> = pg.renew_leases()?.into_iter().collect();
+    for id in served(inner) {
+        if !kept.contains(&id) {
+            if let Some(lane) = lane_of(inner, id) {
+                tracing::info!(endpoint = %id, "endpoint lease lost to another replica");
+                lane.unserve();
+            }
+        }
+    }
+    let share = pg.fair_share()?;
+    let owned = kept.len();
+    let mut claimed = Vec::new();
+    if owned < share {
+        for id in pg.claim_leases(share - owned)? {
+            if lane_of(inner, id).is_none() {
+                sync_endpoint(inner, id)?;
+            }
+            match lane_of(inner, id) {
+                Some(lane) => {
+                    lane.serve();
+                    claimed.push(id);
+                }
+                // Deleted meanwhile: not ours to keep.
+                None => pg.release_leases(&[id])?,
+            }
+        }
+    } else if owned > share {
+        let idle: Vec<EndpointId> = kept
+            .iter()
+            .filter_map(|id| lane_of(inner, *id).filter(|l| l.holds_nothing()))
+            .take(owned - share)
+            .map(|lane| {
+                lane.unserve();
+                lane.id
+            })
+            .collect();
+        pg.release_leases(&idle)?;
+    }
+    Ok(claimed)
+}
+
+/// Reads the first window of an endpoint's stored queue into its lane, if
+/// this replica serves it and the lane has room.
+fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>) -> Result<()> {
+    if !lane.is_served() || !lane.has_room() {
+        return Ok(());
+    }
+    let window =
+        engine
+            .runtime
+            .store
+            .pending_window(lane.id, EventId::from_u128(0), LANE_WINDOW, |e| {
+                lane.contains(e)
+            })?;
+    lane.load_stored(engine, window);
+    Ok(())
+}
+
+fn lane_of(inner: &Inner, id: EndpointId) -> Option<Arc<Lane>> {
+    inner.registry.read().get(&id).map(|r| Arc::clone(&r.lane))
+}
+
+fn served(inner: &Inner) -> Vec<EndpointId> {
+    inner
+        .registry
+        .read()
+        .iter()
+        .filter(|(_, r)| r.lane.is_served())
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Brings one endpoint in line with its stored settings.
+fn sync_endpoint(inner: &Inner, id: EndpointId) -> Result<()> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(());
+    };
+    let record = pg.endpoint(id)?;
+    let tenant = pg.endpoint_tenant(id)?.unwrap_or_default();
+    apply(inner, id, record, tenant)
+}
+
+/// Brings every endpoint in line with the stored ones.
+fn sync_all(inner: &Inner) -> Result<()> {
+    let store = &inner.engine.runtime.store;
+    let tenants: BTreeMap<EndpointId, TenantId> = store
+        .endpoint_tenants()?
+        .into_iter()
+        .filter_map(|t| t.ok())
+        .collect();
+    let mut seen = BTreeSet::new();
+    for (id, record) in store.endpoints()? {
+        seen.insert(id);
+        match record {
+            Ok(record) => {
+                let tenant = tenants.get(&id).cloned().unwrap_or_default();
+                apply(inner, id, Some(record), tenant)?;
+                let stored = store.endpoint_state(id)?;
+                if let Some(lane) = lane_of(inner, id) {
+                    if lane.mode() != stored.mode {
+                        lane.adopt_health(&inner.engine, stored);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(endpoint = %id, error = %e, "skipping an endpoint that cannot be read")
+            }
+        }
+    }
+    let gone: Vec<EndpointId> = inner
+        .registry
+        .read()
+        .keys()
+        .filter(|id| !seen.contains(id))
+        .copied()
+        .collect();
+    for id in gone {
+        apply(inner, id, None, TenantId::default())?;
+    }
+    Ok(())
+}
+
+/// Adds, changes or removes this replica's copy of an endpoint to match
+/// `record` (`None`: deleted).
+fn apply(
+    inner: &Inner,
+    id: EndpointId,
+    record: Option<EndpointRecord>,
+    tenant: TenantId,
+) -> Result<()> {
+    let engine = &inner.engine;
+    let mut registry = inner.registry.write();
+    let Some(record) = record else {
+        if let Some(reg) = registry.remove(&id) {
+            inner.routing.write().remove(id);
+            engine.lanes.write().remove(&id);
+            reg.lane.close();
+            tracing::info!(endpoint = %id, "endpoint deleted through another replica");
+        }
+        return Ok(());
+    };
+    if let Some(reg) = registry.get(&id) {
+        if super::endpoints::to_record(&reg.endpoint) == record {
+            return Ok(());
+        }
+    }
+    let state = engine.runtime.store.endpoint_state(id)?;
+    let (endpoint, filter) = match from_record(id, tenant.clone(), record, &state) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(endpoint = %id, error = %e, "skipping an endpoint that cannot be read");
+            return Ok(());
+        }
+    };
+    let route = Route::new(&endpoint, &engine.runtime.config);
+    match registry.get_mut(&id) {
+        Some(reg) => {
+            reg.lane.set_route(engine, route);
+            reg.endpoint = endpoint;
+            reg.filter = filter.clone();
+            inner
+                .routing
+                .write()
+                .insert(&tenant, id, filter, Arc::clone(&reg.lane));
+            tracing::info!(endpoint = %id, "endpoint changed through another replica");
+        }
+        None => {
+            let lane = Lane::new(
+                id,
+                route,
+                state,
+                engine.runtime.config.per_endpoint_metrics,
+                false,
+            );
+            lane.start(engine);
+            engine.lanes.write().insert(id, Arc::clone(&lane));
+            inner
+                .routing
+                .write()
+                .insert(&tenant, id, filter.clone(), Arc::clone(&lane));
+            inner.members.write().add(&tenant, id);
+            registry.insert(
+                id,
+                Registered {
+                    endpoint,
+                    filter,
+                    lane,
+                },
+            );
+            tracing::info!(endpoint = %id, %tenant, "endpoint added through another replica");
+        }
+    }
+    Ok(())
+}

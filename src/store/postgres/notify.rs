@@ -1,0 +1,120 @@
+//! LISTEN/NOTIFY: how one replica's changes reach the others at once.
+//!
+//! Every write another replica must act on sends a notification on the
+//! schema's channel `hookbus_<schema>`, inside its transaction (so it is
+//! delivered at commit, and never for a rolled-back write):
+//!
+//! | payload      | sent by                                   |
+//! |--------------|-------------------------------------------|
+//! | `d:1,2,…`    | a publish, a resend: new deliveries for these endpoints (`d:*`: for many) |
+//! | `n:<id>`     | an endpoint added, changed or deleted     |
+//! | `s:<id>`     | an endpoint enabled, disabled, paused or resumed |
+//!
+//! The listener holds one connection of its own, outside the pool. A
+//! notification can be missed (the connection drops); the replica's
+//! fallback poll (`postgres_poll_interval`) covers that.
+
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+
+use super::PgStore;
+use crate::endpoint::EndpointId;
+use crate::error::Result;
+
+/// The channel of a schema (validated: identifier characters only).
+pub(crate) fn channel(schema: &str) -> String {
+    format!("hookbus_{schema}")
+}
+
+/// A notification as the replica acts on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// New deliveries to send for these endpoints; `None`: for any.
+    Deliveries(Option<Vec<EndpointId>>),
+    /// An endpoint's settings changed (or it was added or deleted).
+    Endpoint(EndpointId),
+    /// An endpoint's mode changed.
+    State(EndpointId),
+}
+
+impl Change {
+    fn parse(payload: &str) -> Option<Change> {
+        let (kind, rest) = payload.split_once(':')?;
+        let id = || rest.parse::<u64>().ok().map(EndpointId);
+        match kind {
+            "d" if rest == "*" => Some(Change::Deliveries(None)),
+            "d" => rest
+                .split(',')
+                .map(|s| s.parse::<u64>().ok().map(EndpointId))
+                .collect::<Option<Vec<_>>>()
+                .map(|ids| Change::Deliveries(Some(ids))),
+            "n" => id().map(Change::Endpoint),
+            "s" => id().map(Change::State),
+            _ => None,
+        }
+    }
+}
+
+/// A listening connection.
+pub(crate) struct Listener {
+    client: postgres::Client,
+}
+
+impl PgStore {
+    /// Opens a connection of its own and listens on the schema's channel.
+    pub(crate) fn listen(&self) -> Result<Listener> {
+        let mut client = self.listener()?;
+        client
+            .batch_execute(&format!("LISTEN \"{}\"", self.channel()))
+            .map_err(super::pg)?;
+        Ok(Listener { client })
+    }
+}
+
+impl Listener {
+    /// Waits up to `wait` for notifications and returns those that came
+    /// (possibly none). An error means the connection is lost: listen
+    /// again, and assume notifications were missed.
+    pub(crate) fn wait(&mut self, wait: Duration) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        let mut notifications = self.client.notifications();
+        let first = notifications.timeout_iter(wait).next().map_err(super::pg)?;
+        let mut push = |payload: &str| match Change::parse(payload) {
+            Some(change) => out.push(change),
+            None => tracing::warn!(payload, "ignoring an unknown notification"),
+        };
+        if let Some(n) = first {
+            push(n.payload());
+            // Whatever else has arrived, without waiting again.
+            let mut rest = notifications.iter();
+            let mut taken = 1;
+            while let Some(n) = rest.next().map_err(super::pg)? {
+                push(n.payload());
+                taken += 1;
+                if taken >= 4096 {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse_and_garbage_is_refused() {
+        assert_eq!(
+            Change::parse("d:1,2"),
+            Some(Change::Deliveries(Some(vec![EndpointId(1), EndpointId(2)])))
+        );
+        assert_eq!(Change::parse("d:*"), Some(Change::Deliveries(None)));
+        assert_eq!(Change::parse("n:7"), Some(Change::Endpoint(EndpointId(7))));
+        assert_eq!(Change::parse("s:7"), Some(Change::State(EndpointId(7))));
+        assert_eq!(Change::parse("d:1,x"), None);
+        assert_eq!(Change::parse("zzz"), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! Publishing on PostgreSQL: the event, one delivery row per target and
+//! the idempotency key, in one transaction — the bus's own, or the host's
+//! (the transactional outbox: the event exists if and only if the host's
+//! transaction commits). The NOTIFY sent inside it reaches the replicas at
+//! commit.
+
+use postgres::GenericClient;
+
+use super::{codec, event_id, event_key, pg, PgStore};
+use crate::error::Result;
+use crate::event::EventId;
+use crate::store::records::{DeliveryRecord, EventRecord};
+
+/// Everything one publish writes.
+pub(crate) struct Outbox<'a> {
+    pub(crate) id: EventId,
+    pub(crate) record: &'a EventRecord,
+    /// The idempotency key's tenant (`""` for the default tenant) and key.
+    pub(crate) key: Option<(&'a str, &'a str)>,
+    /// Keys recorded before this (ms since the epoch) have expired.
+    pub(crate) key_cutoff_ms: u64,
+}
+
+/// What a publish did.
+pub(crate) enum Published {
+    /// The event and its deliveries were written.
+    Stored,
+    /// The idempotency key was seen within the window: nothing was
+    /// written; the first event's id.
+    Duplicate(EventId),
+}
+
+/// Longest NOTIFY payload sent; past it, replicas are told to look at
+/// every endpoint they serve.
+const NOTIFY_PAYLOAD_MAX: usize = 7000;
+
+impl PgStore {
+    /// Writes a publish in a transaction of the bus's own and commits it.
+    pub(crate) fn publish(&self, outbox: &Outbox<'_>) -> Result<Published> {
+        self.in_tx(|tx| self.publish_on(tx, outbox))
+    }
+
+    /// Writes a publish through `client`: a transaction the caller commits.
+    pub(crate) fn publish_on(
+        &self,
+        client: &mut impl GenericClient,
+        outbox: &Outbox<'_>,
+    ) -> Result<Published> {
+        let id = event_key(outbox.id);
+        let now = outbox.record.created_ms as i64;
+        if let Some((tenant, key)) = outbox.key {
+            // The unique key decides between concurrent publishes: the
+            // second waits for the first's commit, then finds its row. An
+            // expired key, or one whose event is gone, is taken over.
+            let claim = self.sql(
+                "INSERT INTO @.idempotency AS k (tenant, key, event, created_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant, key) DO UPDATE
+                 SET event = EXCLUDED.event, created_ms = EXCLUDED.created_ms
+                 WHERE k.created_ms < $5
+                    OR NOT EXISTS (SELECT 1 FROM @.events e WHERE e.id = k.event)
+                 RETURNING event",
+            );
+            let cutoff = outbox.key_cutoff_ms as i64;
+            let won = client
+                .query_opt(claim.as_str(), &[&tenant, &key, &id, &now, &cutoff])
+                .map_err(pg)?;
+            if won.is_none() {
+                let first =
+                    self.sql("SELECT event FROM @.idempotency WHERE tenant = $1 AND key = $2");
+                let row = client
+                    .query_one(first.as_str(), &[&tenant, &key])
+                    .map_err(pg)?;
+                return Ok(Published::Duplicate(event_id(row.get::<_, &[u8]>(0))?));
+            }
+        }
+        let insert_event = self.sql("INSERT INTO @.events (id, record) VALUES ($1, $2)");
+        client
+            .execute(insert_event.as_str(), &[&id, &codec::encode(outbox.record)])
+            .map_err(pg)?;
+        if !outbox.record.targets.is_empty() {
+            let targets: Vec<i64> = outbox.record.targets.iter().map(|&t| t as i64).collect();
+            let first = codec::encode(&DeliveryRecord::implied(outbox.record.created_ms));
+            let insert = self.sql(
+                "INSERT INTO @.deliveries (endpoint, event, finished, failed, updated_ms, record)
+                 SELECT t, $2, false, false, $3, $4 FROM unnest($1::bigint[]) AS t",
+            );
+            client
+                .execute(insert.as_str(), &[&targets, &id, &now, &first])
+                .map_err(pg)?;
+            let mut payload = String::from("d:");
+            for (i, t) in targets.iter().enumerate() {
+                if i > 0 {
+                    payload.push(',');
+                }
+                payload.push_str(&t.to_string());
+            }
+            if payload.len() > NOTIFY_PAYLOAD_MAX {
+                payload = "d:*".to_string();
+            }
+            self.notify(client, &payload)?;
+        }
+        Ok(Published::Stored)
+    }
+}
