@@ -663,7 +663,7 @@ fn postgres_replicas_survive_sigkill() {
     // before it began.
     let mut by_ack: Vec<(u64, &str)> = Vec::new();
     let mut by_try: Vec<(u64, &str, &str)> = Vec::new();
-    for (tag, (id, acked_at)) in &journal.acked {
+    for (tag, (_, acked_at)) in &journal.acked {
         let n: u64 = tag.rsplit('n').next().unwrap().parse().unwrap();
         if matches("/ordered", event_type(n)) {
             let id = id_of_tag
