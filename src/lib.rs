@@ -245,6 +245,52 @@
 //! bus are alive; a receiver asked for after shutdown is disconnected
 //! from the start.
 //!
+//! # PostgreSQL
+//!
+//! With the `postgres` feature, [`Bus::postgres`] opens the same bus on a
+//! PostgreSQL database instead of sled, with the same API. Choose it when
+//! the host runs several replicas behind a load balancer: any number of
+//! processes open the bus on one schema and share one queue, and the
+//! queue outlives any one machine. sled stays the default: no server to
+//! run, and faster on one machine (every PostgreSQL write is a round trip).
+//!
+//! What replicas guarantee:
+//!
+//! - Any replica may publish; `publish` returns after the transaction
+//!   that wrote the event and one delivery row per matching endpoint
+//!   committed. [`Bus::publish_in`] writes them in the host's own
+//!   transaction instead (the transactional outbox).
+//! - Each endpoint is served by one replica at a time, the holder of its
+//!   lease (`postgres_lease`, 30 s, renewed every third of it): an
+//!   attempt starts, and its outcome is recorded, only under the lease, so
+//!   no delivery is attempted by two replicas at once, and an endpoint's
+//!   `concurrency`, rate limit and order hold across replicas. Replicas
+//!   spread the endpoints evenly; a replica that joins gets idle endpoints
+//!   given up by the others.
+//! - A replica that dies (kill -9) stops renewing; another takes its
+//!   endpoints over within the lease plus a third of it, and resends what
+//!   was in flight with the same attempt number (at least once; attempt
+//!   numbers never go backwards).
+//! - Endpoint changes (add, update, disable, delete, pause, resume) made
+//!   through one replica reach the others at once through LISTEN/NOTIFY,
+//!   and within `postgres_poll_interval` (1 s) if a notification is lost.
+//!   A replica with nothing to do reads the database once per poll
+//!   interval, never in a busy loop.
+//! - Retention runs on one replica at a time (an advisory lock).
+//! - Order on an ordered endpoint is event-id order as the serving replica
+//!   reads it: events published at the same moment through different
+//!   replicas (or committed late by [`Bus::publish_in`]) may go out in
+//!   commit order instead.
+//!
+//! The schema (`postgres_schema`, `hookbus` by default) is created and
+//! migrated on open; its tables are described in `docs/postgres-schema.md`.
+//! Failures come back typed: a malformed connection string is
+//! [`Error::InvalidConfig`]; an unreachable server, a lost connection, the
+//! statement timeout and a full disk are [`Error::Storage`] with the I/O
+//! kinds `ConnectionRefused`, `ConnectionAborted`, `TimedOut` and
+//! `StorageFull`. Writes that lost their connection before committing are
+//! retried on a fresh one.
+//!
 //! # Security
 //!
 //! Secrets never appear in `Debug` output, logs, errors or the delivery log;

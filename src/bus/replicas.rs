@@ -204,6 +204,9 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
     for change in changes {
         match change {
             Change::Endpoint(id) => {
+                // A new endpoint's lease is free: claim now, not at the
+                // next lease round.
+                state.last_lease_round = None;
                 if let Err(e) = sync_endpoint(inner, id) {
                     tracing::warn!(endpoint = %id, error = %e, "cannot read a changed endpoint; the next poll tries again");
                     full_sync = true;

@@ -189,10 +189,16 @@ impl PgStore {
             "INSERT INTO @.endpoints (id, record) VALUES ($1, $2)
              ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
         );
+        // A new endpoint's lease starts free, for a replica to claim.
+        let lease = self.sql(
+            "INSERT INTO @.endpoint_leases (endpoint, owner, until)
+             VALUES ($1, '', '-infinity') ON CONFLICT (endpoint) DO NOTHING",
+        );
         let bytes = codec::encode(rec);
         self.in_tx(|tx| {
             tx.execute(q.as_str(), &[&(id.0 as i64), &bytes])
                 .map_err(pg)?;
+            tx.execute(lease.as_str(), &[&(id.0 as i64)]).map_err(pg)?;
             self.notify(tx, &format!("n:{}", id.0))
         })
     }

@@ -36,8 +36,9 @@ impl PgStore {
             "INSERT INTO @.replicas (id, seen_at) VALUES ($1, now())
              ON CONFLICT (id) DO UPDATE SET seen_at = now()",
         );
-        let gone = self
-            .sql("DELETE FROM @.replicas WHERE seen_at < now() - $1 * interval '1 millisecond'");
+        let gone = self.sql(
+            "DELETE FROM @.replicas WHERE seen_at < now() - $1::bigint * interval '1 millisecond'",
+        );
         let lease = ms(self.lease);
         self.in_tx(|tx| {
             tx.execute(up.as_str(), &[&self.replica]).map_err(pg)?;
@@ -60,7 +61,7 @@ impl PgStore {
     /// still serves (a lease another replica took after it expired is gone).
     pub(crate) fn renew_leases(&self) -> Result<Vec<EndpointId>> {
         let q = self.sql(
-            "UPDATE @.endpoint_leases SET until = now() + $2 * interval '1 millisecond'
+            "UPDATE @.endpoint_leases SET until = now() + $2::bigint * interval '1 millisecond'
              WHERE owner = $1 RETURNING endpoint",
         );
         let lease = ms(self.lease);
@@ -78,7 +79,7 @@ impl PgStore {
     pub(crate) fn fair_share(&self) -> Result<usize> {
         let q = self.sql(
             "SELECT (SELECT count(*) FROM @.endpoints),
-                    (SELECT count(*) FROM @.replicas WHERE seen_at > now() - $1 * interval '1 millisecond')",
+                    (SELECT count(*) FROM @.replicas WHERE seen_at > now() - $1::bigint * interval '1 millisecond')",
         );
         let lease = ms(self.lease);
         self.with_conn(|c| {
@@ -95,7 +96,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let q = self.sql(
-            "UPDATE @.endpoint_leases l SET owner = $1, until = now() + $3 * interval '1 millisecond'
+            "UPDATE @.endpoint_leases l SET owner = $1, until = now() + $3::bigint * interval '1 millisecond'
              WHERE l.endpoint IN (
                  SELECT f.endpoint FROM @.endpoint_leases f
                  WHERE f.until < now() ORDER BY f.until, f.endpoint LIMIT $2
