@@ -157,15 +157,6 @@ impl Config {
             POSTGRES_STATEMENT_TIMEOUT.check(self.postgres_statement_timeout),
         )?;
         named("postgres_lease", POSTGRES_LEASE.check(self.postgres_lease))?;
-        if self.postgres_url.is_some() && self.postgres_lease <= self.timeout {
-            return Err(Error::InvalidConfig {
-                setting: "postgres_lease",
-                reason: format!(
-                    "must exceed the attempt timeout ({} ms)",
-                    self.timeout.as_millis()
-                ),
-            });
-        }
         named(
             "postgres_poll_interval",
             POSTGRES_POLL_INTERVAL.check(self.postgres_poll_interval),
@@ -339,7 +330,9 @@ impl BusBuilder {
     }
 
     /// Bytes of each response body kept in the delivery log; the rest is
-    /// never read. Allowed: 0 to 1 MiB. Defaults to 4096.
+    /// never read. The log keeps as many bytes of each request body (the
+    /// request as sent, for an attempt's detail). Allowed: 0 to 1 MiB.
+    /// Defaults to 4096.
     pub fn response_body_limit(mut self, n: usize) -> Self {
         self.config.response_body_limit = n;
         self
@@ -537,11 +530,13 @@ impl BusBuilder {
     }
 
     /// How long an endpoint lease lasts. A replica serves the endpoints
-    /// whose leases it holds and renews them every third of this; when a
-    /// replica dies, another takes its endpoints over within this plus
-    /// [`postgres_poll_interval`](Self::postgres_poll_interval). Must
-    /// exceed the bus's attempt [`timeout`](Self::timeout).
-    /// Allowed: 1 s to 1 h. Defaults to 30 s.
+    /// whose leases it holds and renews them every third of this, on a
+    /// thread of its own (so attempts may take longer than the lease);
+    /// when a replica dies, another takes its endpoints over within this
+    /// plus a third of it. A replica stalled longer than this (stopped, or
+    /// cut off from the database) may find an attempt it had in flight
+    /// made again by the new owner: keep it well above the pauses your
+    /// hosts can have. Allowed: 1 s to 1 h. Defaults to 30 s.
     pub fn postgres_lease(mut self, lease: Duration) -> Self {
         self.config.postgres_lease = lease;
         self

@@ -171,6 +171,10 @@ pub struct AttemptFields {
     pub error_message: Option<String>,
     pub response_body: Vec<u8>,
     pub response_truncated: bool,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: Vec<u8>,
+    pub request_truncated: bool,
+    pub response_headers: Vec<(String, String)>,
 }
 
 impl RecordFields {
@@ -276,6 +280,10 @@ impl RecordFields {
                     error_message: f.error_message.clone(),
                     response_body: f.response_body.clone(),
                     response_truncated: f.response_truncated,
+                    request_headers: f.request_headers.clone(),
+                    request_body: f.request_body.clone(),
+                    request_truncated: f.request_truncated,
+                    response_headers: f.response_headers.clone(),
                 },
             ),
             RecordFields::Idempotency { event, created_ms } => op.run(

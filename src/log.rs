@@ -138,6 +138,21 @@ pub struct Attempt {
     pub response_body: Vec<u8>,
     /// Whether the body was longer than what was kept.
     pub response_truncated: bool,
+    /// The response's headers as received (at most 64, each value cut at
+    /// 1 KiB). Empty when no answer arrived, and for attempts recorded
+    /// before hookbus kept them.
+    pub response_headers: Vec<(String, String)>,
+    /// The request's headers as sent, with every signature, the secret and
+    /// credential headers (`Authorization`, `Cookie`, API keys) replaced by
+    /// `[redacted]`. Empty when nothing was sent, and for attempts recorded
+    /// before hookbus kept them.
+    pub request_headers: Vec<(String, String)>,
+    /// The start of the request body as sent, at most the bus's
+    /// `response_body_limit` bytes, with any secret in it replaced by
+    /// `[redacted]`.
+    pub request_body: Vec<u8>,
+    /// Whether the request body was longer than what was kept.
+    pub request_truncated: bool,
 }
 
 impl Attempt {
@@ -160,6 +175,7 @@ impl fmt::Debug for Attempt {
             .field("error", &self.error)
             .field("error_message", &self.error_message)
             .field("response_bytes", &self.response_body.len())
+            .field("request_bytes", &self.request_body.len())
             .finish()
     }
 }

@@ -222,12 +222,19 @@ fn attempt() -> impl Strategy<Value = AttemptFields> {
             vec(any::<u8>(), 0..64),
             any::<bool>(),
         ),
+        (
+            vec((text(), text()), 0..4),
+            vec(any::<u8>(), 0..64),
+            any::<bool>(),
+            vec((text(), text()), 0..4),
+        ),
     )
         .prop_map(
             |(
                 (endpoint, event, attempt, manual),
                 (started_ms, duration_us, status, succeeded),
                 (error_kind, error_message, response_body, response_truncated),
+                (request_headers, request_body, request_truncated, response_headers),
             )| AttemptFields {
                 endpoint,
                 event,
@@ -241,6 +248,10 @@ fn attempt() -> impl Strategy<Value = AttemptFields> {
                 error_message,
                 response_body,
                 response_truncated,
+                request_headers,
+                request_body,
+                request_truncated,
+                response_headers,
             },
         )
 }

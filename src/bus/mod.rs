@@ -182,6 +182,11 @@ impl Bus {
             }
         }
         recovery.endpoints = registry.len();
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = engine.runtime.store.shared() {
+            // The shared queue: whichever replica ends up sending it.
+            recovery.resumed = pg.unfinished_total()?;
+        }
         // Each endpoint's stored queue, one window of it: the rest is read
         // as the queue drains, so a backlog of millions costs no memory
         // and no time here. (A shared store loads an endpoint's queue when

@@ -85,7 +85,21 @@ impl Bus {
             .filter(|(_, lane)| lane.receives_events())
             .map(|(_, lane)| Arc::clone(lane))
             .collect();
-        let id = engine.runtime.ids.next();
+        // The lanes this replica serves hold a place for it from the id on,
+        // as on sled, so that a concurrent later publish cannot overtake it
+        // on an ordered endpoint. A host's transaction commits when the host
+        // says: its deliveries come in through NOTIFY instead.
+        let in_host_tx = tx.is_some();
+        let served: Vec<&Arc<Lane>> = if in_host_tx {
+            Vec::new()
+        } else {
+            lanes.iter().filter(|l| l.is_served()).collect()
+        };
+        let id = engine.runtime.ids.next_with(|id| {
+            for lane in &served {
+                lane.reserve(id);
+            }
+        });
         let _span =
             tracing::debug_span!("publish", event = %id, deliveries = lanes.len()).entered();
         let given_time = event.occurred_at_us;
@@ -111,28 +125,33 @@ impl Bus {
             key: record.idempotency_key.as_deref().map(|k| (tenant_key, k)),
             key_cutoff_ms: now.saturating_sub(window),
         };
-        let in_host_tx = tx.is_some();
         let written = match tx {
             Some(tx) => pg.publish_on(tx, &outbox),
             None => pg.publish(&outbox),
         };
         match written {
-            Ok(Published::Duplicate(first)) => Ok(first),
+            Ok(Published::Duplicate(first)) => {
+                for lane in &served {
+                    lane.cancel(engine, id);
+                }
+                Ok(first)
+            }
             Ok(Published::Stored) => {
                 engine.runtime.published.fetch_add(1, Ordering::Relaxed);
                 self.inner.routing.read().note_published(tenant.as_str());
-                if !in_host_tx {
-                    // Committed: the endpoints this replica serves send it
-                    // now; the others hear of it through NOTIFY.
-                    for lane in lanes.iter().filter(|l| l.is_served()) {
-                        lane.schedule(engine, now, id, false);
-                    }
+                // Committed: the endpoints this replica serves send it now;
+                // the others hear of it through NOTIFY.
+                for lane in &served {
+                    lane.release(engine, id, now);
                 }
                 stats::published();
                 tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");
                 Ok(id)
             }
             Err(e) => {
+                for lane in &served {
+                    lane.cancel(engine, id);
+                }
                 let event = Event {
                     event_type: record.event_type,
                     payload: record.payload.into_boxed_slice(),

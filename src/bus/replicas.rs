@@ -56,7 +56,7 @@ impl Replicas {
     pub(super) fn start(bus: &Bus) -> Result<Replicas> {
         let engine = Arc::clone(&bus.inner.engine);
         let mut state = State::default();
-        round(&bus.inner, &mut state, Vec::new(), true);
+        round(&bus.inner, &mut state, Vec::new(), true, false);
         let stop = Arc::new(AtomicBool::new(false));
         let (signals, inbox) = crossbeam_channel::unbounded();
         let spawn_error = |source| Error::Io {
@@ -174,7 +174,7 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
         if inner.closed.load(Ordering::SeqCst) {
             return;
         }
-        let resync = timed_out || batch.iter().any(|s| matches!(s, Signal::Resync));
+        let resync = batch.iter().any(|s| matches!(s, Signal::Resync));
         let changes = batch
             .into_iter()
             .filter_map(|s| match s {
@@ -183,7 +183,7 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
             })
             .collect();
         let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            round(&inner, &mut state, changes, resync)
+            round(&inner, &mut state, changes, resync, timed_out)
         }));
         if guarded.is_err() {
             inner.engine.runtime.note_panic();
@@ -193,12 +193,13 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
 }
 
 /// One round: the changes heard of, then (when due) the leases, then (on a
-/// resync) everything a lost notification could hide.
-fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
+/// resync, or cheaply on a quiet poll) what a lost notification could hide.
+fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool, quiet: bool) {
     let Some(pg) = inner.engine.runtime.store.shared() else {
         return;
     };
     let mut load: BTreeSet<EndpointId> = BTreeSet::new();
+    let mut serve: BTreeSet<EndpointId> = BTreeSet::new();
     let mut load_all = false;
     let mut full_sync = false;
     for change in changes {
@@ -212,23 +213,20 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
                     full_sync = true;
                 }
             }
-            Change::State(id) => match pg.endpoint_state(id) {
-                Ok(stored) => {
-                    if let Some(lane) = lane_of(inner, id) {
-                        lane.adopt_health(&inner.engine, stored);
+            Change::State(id) => {
+                if let Some(lane) = lane_of(inner, id) {
+                    if let Err(e) = lane.adopt_health(&inner.engine, || pg.endpoint_state(id)) {
+                        tracing::warn!(endpoint = %id, error = %e, "cannot read an endpoint's state");
+                        full_sync = true;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(endpoint = %id, error = %e, "cannot read an endpoint's state");
-                    full_sync = true;
-                }
-            },
+            }
             Change::Deliveries(Some(ids)) => load.extend(ids),
             Change::Deliveries(None) => load_all = true,
         }
     }
     state.rounds = state.rounds.wrapping_add(1);
-    if resync && (state.rounds % RESYNC_EVERY == 1 || full_sync) || full_sync {
+    if resync || full_sync || (quiet && state.rounds % RESYNC_EVERY == 1) {
         if let Err(e) = sync_all(inner) {
             tracing::warn!(error = %e, "cannot read the endpoints; the next poll tries again");
         }
@@ -239,16 +237,25 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool) {
     if lease_due {
         state.last_lease_round = Some(Instant::now());
         match leases(inner, state.rounds % RESYNC_EVERY == 1) {
-            Ok(claimed) => load.extend(claimed),
+            Ok(claimed) => serve.extend(claimed),
             Err(e) => tracing::warn!(error = %e, "renewing endpoint leases failed; trying again"),
         }
     }
     if resync || load_all {
         load.extend(served(inner));
+    } else if quiet {
+        // One query: the served endpoints whose stored queue holds more
+        // than their lane knows of.
+        match behind(inner) {
+            Ok(ids) => load.extend(ids),
+            Err(e) => tracing::warn!(error = %e, "cannot compare the stored queues; trying again"),
+        }
     }
-    for id in load {
+    let serving = serve.iter().map(|id| (*id, true));
+    let loading = load.difference(&serve).map(|id| (*id, false));
+    for (id, claim) in serving.chain(loading).collect::<Vec<_>>() {
         if let Some(lane) = lane_of(inner, id) {
-            if let Err(e) = load_queue(&inner.engine, &lane) {
+            if let Err(e) = load_queue(&inner.engine, &lane, claim) {
                 tracing::warn!(endpoint = %id, error = %e, "cannot read an endpoint's queue; the next poll tries again");
             }
         }
@@ -277,25 +284,28 @@ fn leases(inner: &Inner, ensure_rows: bool) -> Result<Vec<EndpointId>> {
     }
     let share = pg.fair_share()?;
     let owned = kept.len();
-    let mut claimed = Vec::new();
+    // Held but not served yet: a claim whose first load failed.
+    let mut claimed: Vec<EndpointId> = kept
+        .iter()
+        .filter(|id| lane_of(inner, **id).is_some_and(|l| !l.is_served()))
+        .copied()
+        .collect();
     if owned < share {
         for id in pg.claim_leases(share - owned)? {
             if lane_of(inner, id).is_none() {
                 sync_endpoint(inner, id)?;
             }
-            match lane_of(inner, id) {
-                Some(lane) => {
-                    lane.serve();
-                    claimed.push(id);
-                }
+            if lane_of(inner, id).is_some() {
+                claimed.push(id);
+            } else {
                 // Deleted meanwhile: not ours to keep.
-                None => pg.release_leases(&[id])?,
+                pg.release_leases(&[id])?;
             }
         }
     } else if owned > share {
         let idle: Vec<EndpointId> = kept
             .iter()
-            .filter_map(|id| lane_of(inner, *id).filter(|l| l.holds_nothing()))
+            .filter_map(|id| lane_of(inner, *id).filter(|l| l.is_served() && l.holds_nothing()))
             .take(owned - share)
             .map(|lane| {
                 lane.unserve();
@@ -308,9 +318,10 @@ fn leases(inner: &Inner, ensure_rows: bool) -> Result<Vec<EndpointId>> {
 }
 
 /// Reads the first window of an endpoint's stored queue into its lane, if
-/// this replica serves it and the lane has room.
-fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>) -> Result<()> {
-    if !lane.is_served() || !lane.has_room() {
+/// this replica serves it (or, with `claim`, starts to) and the lane has
+/// room.
+fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>, claim: bool) -> Result<()> {
+    if !claim && (!lane.is_served() || !lane.has_room()) {
         return Ok(());
     }
     let window =
@@ -320,8 +331,30 @@ fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>) -> Result<()> {
             .pending_window(lane.id, EventId::from_u128(0), LANE_WINDOW, |e| {
                 lane.contains(e)
             })?;
-    lane.load_stored(engine, window);
+    lane.load_stored(engine, window, claim);
     Ok(())
+}
+
+/// Served endpoints with more unfinished rows than their lane holds.
+fn behind(inner: &Inner) -> Result<Vec<EndpointId>> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(Vec::new());
+    };
+    let served = served(inner);
+    if served.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(pg
+        .unfinished_counts(&served)?
+        .into_iter()
+        .filter(|(id, stored)| {
+            lane_of(inner, *id).is_some_and(|l| {
+                let (queued, flying) = l.depth();
+                *stored > queued + flying
+            })
+        })
+        .map(|(id, _)| id)
+        .collect())
 }
 
 fn lane_of(inner: &Inner, id: EndpointId) -> Option<Arc<Lane>> {
@@ -338,19 +371,23 @@ fn served(inner: &Inner) -> Vec<EndpointId> {
         .collect()
 }
 
-/// Brings one endpoint in line with its stored settings.
+/// Brings one endpoint in line with its stored settings. Read under the
+/// registry's lock, which a change through this replica holds while it
+/// writes: an older read can never overwrite a newer change.
 fn sync_endpoint(inner: &Inner, id: EndpointId) -> Result<()> {
     let Some(pg) = inner.engine.runtime.store.shared() else {
         return Ok(());
     };
+    let mut registry = inner.registry.write();
     let record = pg.endpoint(id)?;
     let tenant = pg.endpoint_tenant(id)?.unwrap_or_default();
-    apply(inner, id, record, tenant)
+    apply(inner, &mut registry, id, record, tenant)
 }
 
 /// Brings every endpoint in line with the stored ones.
 fn sync_all(inner: &Inner) -> Result<()> {
     let store = &inner.engine.runtime.store;
+    let mut registry = inner.registry.write();
     let tenants: BTreeMap<EndpointId, TenantId> = store
         .endpoint_tenants()?
         .into_iter()
@@ -362,12 +399,10 @@ fn sync_all(inner: &Inner) -> Result<()> {
         match record {
             Ok(record) => {
                 let tenant = tenants.get(&id).cloned().unwrap_or_default();
-                apply(inner, id, Some(record), tenant)?;
-                let stored = store.endpoint_state(id)?;
-                if let Some(lane) = lane_of(inner, id) {
-                    if lane.mode() != stored.mode {
-                        lane.adopt_health(&inner.engine, stored);
-                    }
+                apply(inner, &mut registry, id, Some(record), tenant)?;
+                if let Some(reg) = registry.get(&id) {
+                    reg.lane
+                        .adopt_health(&inner.engine, || store.endpoint_state(id))?;
                 }
             }
             Err(e) => {
@@ -375,15 +410,13 @@ fn sync_all(inner: &Inner) -> Result<()> {
             }
         }
     }
-    let gone: Vec<EndpointId> = inner
-        .registry
-        .read()
+    let gone: Vec<EndpointId> = registry
         .keys()
         .filter(|id| !seen.contains(id))
         .copied()
         .collect();
     for id in gone {
-        apply(inner, id, None, TenantId::default())?;
+        apply(inner, &mut registry, id, None, TenantId::default())?;
     }
     Ok(())
 }
@@ -392,12 +425,12 @@ fn sync_all(inner: &Inner) -> Result<()> {
 /// `record` (`None`: deleted).
 fn apply(
     inner: &Inner,
+    registry: &mut BTreeMap<EndpointId, Registered>,
     id: EndpointId,
     record: Option<EndpointRecord>,
     tenant: TenantId,
 ) -> Result<()> {
     let engine = &inner.engine;
-    let mut registry = inner.registry.write();
     let Some(record) = record else {
         if let Some(reg) = registry.remove(&id) {
             inner.routing.write().remove(id);

@@ -377,14 +377,16 @@ impl Lane {
     /// Whether a delivery is queued or in flight here, looking in storage
     /// for the part of the queue spilled there.
     pub(crate) fn holds(&self, store: &Storage, event: EventId) -> Result<bool> {
+        if store.is_shared() {
+            // The row is the truth, whichever replica sends it (an entry
+            // here may be a stale copy about to be dropped).
+            return store.has_pending_key(self.id, event);
+        }
         let st = self.state.lock();
         if st.contains(event) {
             return Ok(true);
         }
-        if store.is_shared() {
-            // Another replica may be sending it: the row says.
-            return store.has_pending_key(self.id, event);
-        }
+
         if st.spill_from.is_some_and(|lo| event >= lo) {
             return store.has_pending_key(self.id, event);
         }
@@ -624,13 +626,6 @@ impl Lane {
         self.served.load(Ordering::SeqCst)
     }
 
-    /// This replica now holds the endpoint's lease: it sends the queue,
-    /// which the caller then loads with [`Lane::load_stored`].
-    #[cfg(feature = "postgres")]
-    pub(crate) fn serve(&self) {
-        self.served.store(true, Ordering::SeqCst);
-    }
-
     /// This replica no longer holds the endpoint's lease: forgets the
     /// queue (it stays stored, for the replica that serves it now).
     /// Attempts in flight finish; their outcomes are fenced off in storage.
@@ -650,9 +645,17 @@ impl Lane {
     /// storage, event order) and starts them; if the stored queue goes on
     /// past the window, the lane reads the rest as it drains.
     #[cfg(feature = "postgres")]
-    pub(crate) fn load_stored(self: &Arc<Self>, engine: &Arc<Engine>, window: Window) {
+    /// With `serve`, the lane starts serving the endpoint in the same step
+    /// (the lease was just claimed): publishes made from here on queue
+    /// here behind the loaded window.
+    pub(crate) fn load_stored(self: &Arc<Self>, engine: &Arc<Engine>, window: Window, serve: bool) {
         let mut st = self.state.lock();
-        if !self.served.load(Ordering::SeqCst) || st.closed {
+        if st.closed {
+            return;
+        }
+        if serve {
+            self.served.store(true, Ordering::SeqCst);
+        } else if !self.served.load(Ordering::SeqCst) {
             return;
         }
         for u in window.found {
@@ -705,15 +708,21 @@ impl Lane {
     }
 
     /// Takes an endpoint state another replica wrote (a pause, a resume)
-    /// as this lane's, and starts or holds the queue to match.
+    /// as this lane's, and starts or holds the queue to match. `read` runs
+    /// under the state's lock, which local changes hold while they write,
+    /// so an older read never overwrites a newer change.
     #[cfg(feature = "postgres")]
     pub(crate) fn adopt_health(
         self: &Arc<Self>,
         engine: &Arc<Engine>,
-        stored: EndpointStateRecord,
-    ) {
+        read: impl FnOnce() -> Result<EndpointStateRecord>,
+    ) -> Result<()> {
         let woke = {
             let mut health = self.health.lock();
+            let stored = read()?;
+            if stored.mode == health.mode {
+                return Ok(());
+            }
             *self.stored_health.lock() = stored.clone();
             self.receiving
                 .store(stored.mode != Mode::Disabled, Ordering::SeqCst);
@@ -726,6 +735,7 @@ impl Lane {
             let mut st = self.state.lock();
             self.poke(engine, &mut st);
         }
+        Ok(())
     }
 
     /// Stops starting deliveries: attempts in flight finish, queued ones

@@ -19,6 +19,7 @@
 //! open. See [`sender`] for the order of writes around an attempt.
 
 pub(crate) mod clock;
+mod kept;
 mod lane;
 pub(crate) mod pool;
 mod retry;

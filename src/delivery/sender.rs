@@ -34,7 +34,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Engine, Lane, Route};
+use super::{kept, Engine, Lane, Route};
 use crate::endpoint::PauseReason;
 use crate::error::{Error, Result};
 use crate::event::EventId;
@@ -498,21 +498,26 @@ fn send(
     headers.push(("content-type".to_string(), body.content_type));
     headers.push(("webhook-id".to_string(), msg_id.clone()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    headers.extend(signing::headers(
-        &route.signing,
-        &keys,
-        &msg_id,
-        timestamp,
-        &body.bytes,
-    ));
+    let signature = signing::headers(&route.signing, &keys, &msg_id, timestamp, &body.bytes);
+    let signature_headers: Vec<String> = signature.iter().map(|(n, _)| n.clone()).collect();
+    headers.extend(signature);
     headers.extend(body.headers);
     headers.extend(route.headers.iter().cloned());
-    engine.runtime.http.post(&HttpRequest {
+    let mut outcome = engine.runtime.http.post(&HttpRequest {
         url: &route.url,
         headers: &headers,
         body: &body.bytes,
         timeout: route.settings.timeout,
-    })
+    });
+    let secrets: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
+    outcome.request = kept::kept_request(
+        &headers,
+        &signature_headers,
+        &secrets,
+        &body.bytes,
+        engine.runtime.config.response_body_limit,
+    );
+    outcome
 }
 
 /// Sends one event to an endpoint now, the way a real attempt would be
@@ -605,6 +610,10 @@ fn attempt_record(
         error_message: outcome.error.as_ref().map(|(_, m)| m.clone()),
         response_body: outcome.body.clone(),
         response_truncated: outcome.truncated,
+        request_headers: outcome.request.headers.clone(),
+        request_body: outcome.request.body.clone(),
+        request_truncated: outcome.request.truncated,
+        response_headers: outcome.headers.clone(),
     }
 }
 

@@ -33,7 +33,30 @@ pub(crate) struct HttpOutcome {
     pub(crate) duration: Duration,
     /// The `Retry-After` the receiver asked for, if any.
     pub(crate) retry_after: Option<Duration>,
+    /// The response's headers, at most [`KEPT_HEADERS`] of them, each value
+    /// cut at [`KEPT_HEADER_VALUE_BYTES`].
+    pub(crate) headers: Vec<(String, String)>,
+    /// What the attempt log keeps of the request; filled by the sender,
+    /// which knows which headers hold secrets.
+    pub(crate) request: KeptRequest,
 }
+
+/// The request of an attempt as the attempt log keeps it: headers with
+/// signatures and secrets redacted, and the start of the body.
+#[derive(Debug, Default)]
+pub(crate) struct KeptRequest {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) truncated: bool,
+}
+
+/// How many response headers an attempt keeps: enough for any real
+/// answer, and a bound on what a hostile receiver can make the log store.
+pub(crate) const KEPT_HEADERS: usize = 64;
+
+/// How many bytes of each kept response header value an attempt keeps
+/// (cut at a character boundary).
+pub(crate) const KEPT_HEADER_VALUE_BYTES: usize = 1024;
 
 /// What the HTTP client is built with: the bus builds it from its settings,
 /// which have been validated by then.
@@ -68,6 +91,8 @@ impl HttpOutcome {
             truncated: false,
             duration: Duration::ZERO,
             retry_after: None,
+            headers: Vec::new(),
+            request: KeptRequest::default(),
         }
     }
 }
@@ -144,6 +169,7 @@ impl HttpClient {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
+                outcome.headers = kept_headers(response.headers());
                 // Read at most one byte past the limit, to know whether the
                 // body was longer. The rest is never read; the connection is
                 // then dropped instead of returned to the pool. So a body
@@ -172,6 +198,26 @@ impl HttpClient {
         outcome.duration = started.elapsed();
         outcome
     }
+}
+
+/// The response headers an attempt keeps (see [`KEPT_HEADERS`]); values
+/// that are not UTF-8 are kept with their invalid bytes replaced.
+fn kept_headers(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .take(KEPT_HEADERS)
+        .map(|(name, value)| {
+            let mut text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if text.len() > KEPT_HEADER_VALUE_BYTES {
+                let mut end = KEPT_HEADER_VALUE_BYTES;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+            (name.as_str().to_string(), text)
+        })
+        .collect()
 }
 
 /// `Retry-After` is either seconds or an HTTP date.

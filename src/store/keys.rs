@@ -5,6 +5,7 @@
 //! |----------------------------------|-----------------------|
 //! | `m` `format`                     | format version        |
 //! | `m` `checkpoint`                 | event id (u128)       |
+//! | `m` `meta/` name                 | opaque bytes (below)  |
 //! | `n` endpoint(u64)                | EndpointRecord        |
 //! | `s` endpoint(u64)                | EndpointStateRecord   |
 //! | `e` event(u128)                  | EventRecord           |
@@ -27,6 +28,10 @@
 //! reads newest-first backwards; `x` and `g` index the same attempts by
 //! event and across endpoints.
 //!
+//! `m` `meta/` keys are small values a feature keeps for itself, named and
+//! encoded by their owner (the portal's session-signing key and its
+//! per-tenant session revocations); see [`Store::meta`](super::Store::meta).
+//!
 //! Tenants: an endpoint with a `w` key belongs to that tenant, one without
 //! to the default tenant (so databases from before tenants need no
 //! migration); `w` keys stay after the endpoint is deleted, so its log
@@ -39,6 +44,9 @@ use crate::event::EventId;
 
 pub(crate) const FORMAT_KEY: &[u8] = b"mformat";
 pub(crate) const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
+#[cfg(feature = "portal")]
+#[allow(dead_code)] // Until the portal module that uses it lands.
+const META_PREFIX: &[u8] = b"mmeta/";
 pub(crate) const ENDPOINT: u8 = b'n';
 pub(crate) const ENDPOINT_STATE: u8 = b's';
 pub(crate) const EVENT: u8 = b'e';
@@ -64,6 +72,17 @@ fn with_u128(tag: u8, v: u128) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = tag;
     k[1..].copy_from_slice(&v.to_be_bytes());
+    k
+}
+
+/// A meta value's key: its name after `m` `meta/`, so it never meets the
+/// other `m` keys (`format`, `checkpoint`).
+#[cfg(feature = "portal")]
+#[allow(dead_code)] // Until the portal module that uses it lands.
+pub(crate) fn meta(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(META_PREFIX.len() + name.len());
+    k.extend_from_slice(META_PREFIX);
+    k.extend_from_slice(name.as_bytes());
     k
 }
 

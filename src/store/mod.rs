@@ -191,6 +191,51 @@ impl Store {
             .map(EventId::from_u128))
     }
 
+    // ----- meta (only the portal keeps any today) -----
+
+    /// A small value a feature keeps under `name` (see `keys`: the portal's
+    /// session-signing key and session revocations), as its owner encoded it.
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(keys::meta(name)).db()?.map(|v| v.to_vec()))
+    }
+
+    /// Stores a meta value, replacing any, and makes it durable.
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.db.insert(keys::meta(name), value).db()?;
+        self.commit()
+    }
+
+    /// Stores `value` under `name` unless a value is there already, and
+    /// returns the one that is kept (durable), so that two processes racing
+    /// to create a value (a signing key) agree on one.
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let key = keys::meta(name);
+        let kept = match self
+            .db
+            .compare_and_swap(&key, None as Option<&[u8]>, Some(value))
+            .db()?
+        {
+            Ok(()) => value.to_vec(),
+            Err(sled::CompareAndSwapError { current, .. }) => match current {
+                Some(current) => current.to_vec(),
+                // Removed in between: meta values are never removed, so
+                // this cannot happen; store ours rather than fail.
+                None => {
+                    self.db.insert(&key, value).db()?;
+                    value.to_vec()
+                }
+            },
+        };
+        self.commit()?;
+        Ok(kept)
+    }
+
     // ----- endpoints -----
 
     /// Stores an endpoint's settings and makes them durable.
@@ -782,5 +827,34 @@ mod lock {
 mod lock {
     pub(super) fn held_elsewhere(_dir: &std::path::Path) -> bool {
         false
+    }
+}
+
+#[cfg(all(test, feature = "portal"))]
+mod meta_tests {
+    use super::*;
+
+    #[test]
+    fn meta_values_are_kept_and_the_first_insert_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            path: dir.path().join("db"),
+            cache_capacity_bytes: 1024 * 1024,
+            flush_every: Duration::from_millis(500),
+        };
+        {
+            let store = Store::open(&options).unwrap();
+            assert_eq!(store.meta("a").unwrap(), None);
+            assert_eq!(store.meta_or_insert("a", b"first").unwrap(), b"first");
+            assert_eq!(store.meta_or_insert("a", b"second").unwrap(), b"first");
+            store.put_meta("b", b"x").unwrap();
+            store.put_meta("b", b"y").unwrap();
+            // Meta keys never read as the format marker or the checkpoint.
+            store.put_meta("format", &[99]).unwrap();
+            assert_eq!(store.checkpoint().unwrap().as_u128(), 0);
+        }
+        let store = Store::open(&options).unwrap();
+        assert_eq!(store.meta("a").unwrap().as_deref(), Some(&b"first"[..]));
+        assert_eq!(store.meta("b").unwrap().as_deref(), Some(&b"y"[..]));
     }
 }

@@ -29,6 +29,10 @@ impl From<AttemptRecord> for Attempt {
             error_message: r.error_message,
             response_body: r.response_body,
             response_truncated: r.response_truncated,
+            request_headers: r.request_headers,
+            request_body: r.request_body,
+            request_truncated: r.request_truncated,
+            response_headers: r.response_headers,
         }
     }
 }

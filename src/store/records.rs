@@ -345,6 +345,37 @@ pub(crate) struct AttemptRecord {
     #[serde(with = "serde_bytes")]
     pub(crate) response_body: Vec<u8>,
     pub(crate) response_truncated: bool,
+    // Record version 2 appended the request as sent and the response's
+    // headers; version 1 attempts read with all four empty.
+    /// The request's headers, signatures and secrets redacted.
+    pub(crate) request_headers: Vec<(String, String)>,
+    /// The start of the request body, secrets redacted.
+    #[serde(with = "serde_bytes")]
+    pub(crate) request_body: Vec<u8>,
+    pub(crate) request_truncated: bool,
+    pub(crate) response_headers: Vec<(String, String)>,
+}
+
+/// Version 2 appended the request as sent and the response's headers.
+/// bincode lays a struct's fields end to end, so a version 1 body followed
+/// by the encoding of the new fields' empty values is a version 2 body.
+impl Record for AttemptRecord {
+    const VERSION: u8 = 2;
+
+    fn decode_older(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        let empty_headers: Vec<(String, String)> = Vec::new();
+        (version == 1).then(|| {
+            super::codec::body_with_defaults(
+                body,
+                &(
+                    &empty_headers,
+                    serde_bytes::Bytes::new(&[]),
+                    false,
+                    &empty_headers,
+                ),
+            )
+        })
+    }
 }
 
 /// An idempotency key seen at publish.
@@ -368,5 +399,4 @@ impl Record for EndpointRecord {
 // Record version 1, unchanged since the first release.
 impl Record for EndpointStateRecord {}
 impl Record for DeliveryRecord {}
-impl Record for AttemptRecord {}
 impl Record for IdempotencyRecord {}

@@ -106,6 +106,26 @@ impl Storage {
         each!(self, s => s.size_on_disk())
     }
 
+    // ----- meta (only the portal keeps any today) -----
+
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        each!(self, s => s.meta(name))
+    }
+
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        each!(self, s => s.put_meta(name, value))
+    }
+
+    #[cfg(feature = "portal")]
+    #[allow(dead_code)] // Until the portal module that uses it lands.
+    pub(crate) fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        each!(self, s => s.meta_or_insert(name, value))
+    }
+
     // ----- endpoints -----
 
     pub(crate) fn put_endpoint(&self, id: EndpointId, rec: &EndpointRecord) -> Result<()> {

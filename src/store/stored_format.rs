@@ -7,7 +7,8 @@
 //! version 1 for every kind); `*.v2.hex` by record version 2 of events and
 //! endpoints; `*.v3.hex` by record version 3 of events (with a tenant), and
 //! the tenant records (`tenant`, `tenant_deletion`, `cancelled`) by their
-//! first version.
+//! first version; `attempt_with_request.v2.hex` by record version 2 of
+//! attempts (the request as sent and the response's headers).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -375,6 +376,8 @@ fn deliveries_of_every_state() {
 
 #[test]
 fn attempts_and_idempotency_keys() {
+    // Written as record version 1: they read as version 2 with no request
+    // and no response headers, and are written back as version 2.
     pin(
         fixture!("attempt_delivered"),
         AttemptRecord {
@@ -390,8 +393,12 @@ fn attempts_and_idempotency_keys() {
             error_message: None,
             response_body: b"ok".to_vec(),
             response_truncated: false,
+            request_headers: vec![],
+            request_body: vec![],
+            request_truncated: false,
+            response_headers: vec![],
         },
-        true,
+        false,
     );
     pin(
         fixture!("attempt_failed"),
@@ -408,8 +415,12 @@ fn attempts_and_idempotency_keys() {
             error_message: Some("connection refused".into()),
             response_body: vec![0, 159, 146, 150],
             response_truncated: true,
+            request_headers: vec![],
+            request_body: vec![],
+            request_truncated: false,
+            response_headers: vec![],
         },
-        true,
+        false,
     );
     pin(
         fixture!("idempotency"),
@@ -419,6 +430,35 @@ fn attempts_and_idempotency_keys() {
         },
         true,
     );
+}
+
+#[test]
+fn version_2_attempts_keep_the_request_and_response_headers() {
+    let expected = AttemptRecord {
+        endpoint: 7,
+        event: 0x0194_9b2c_1e52_7f3a_9c41_0000_0000_002a,
+        attempt: 2,
+        manual: false,
+        started_ms: 1_700_000_000_500,
+        duration_us: 12_345,
+        status: Some(503),
+        succeeded: false,
+        error_kind: Some(6),
+        error_message: Some("status 503".into()),
+        response_body: b"busy".to_vec(),
+        response_truncated: false,
+        request_headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-signature".into(), "[redacted]".into()),
+        ],
+        request_body: br#"{"id":42}"#.to_vec(),
+        request_truncated: true,
+        response_headers: vec![("retry-after".into(), "30".into())],
+    };
+    if std::env::var_os("HOOKBUS_WRITE_FIXTURE").is_some() {
+        println!("{}", hex(&codec::encode(&expected)));
+    }
+    pin(fixture!("attempt_with_request.v2"), expected, true);
 }
 
 #[test]

@@ -148,6 +148,39 @@ impl PgStore {
         })
     }
 
+    /// Unfinished deliveries of each of `endpoints` that has any.
+    pub(crate) fn unfinished_counts(
+        &self,
+        endpoints: &[EndpointId],
+    ) -> Result<Vec<(EndpointId, usize)>> {
+        let q = self.sql(
+            "SELECT endpoint, count(*) FROM @.deliveries
+             WHERE NOT finished AND endpoint = ANY($1) GROUP BY endpoint",
+        );
+        let ids: Vec<i64> = endpoints.iter().map(|e| e.0 as i64).collect();
+        self.with_conn(|c| {
+            let rows = c.query(q.as_str(), &[&ids]).map_err(pg)?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        EndpointId(r.get::<_, i64>(0) as u64),
+                        r.get::<_, i64>(1).max(0) as usize,
+                    )
+                })
+                .collect())
+        })
+    }
+
+    /// Unfinished deliveries in the whole shared queue.
+    pub(crate) fn unfinished_total(&self) -> Result<usize> {
+        let q = self.sql("SELECT count(*) FROM @.deliveries WHERE NOT finished");
+        self.with_conn(|c| {
+            let row = c.query_one(q.as_str(), &[]).map_err(pg)?;
+            Ok(row.get::<_, i64>(0).max(0) as usize)
+        })
+    }
+
     /// The oldest unfinished delivery of an endpoint.
     pub(crate) fn oldest_unfinished(&self, ep: EndpointId) -> Result<Option<EventId>> {
         let q = self.sql(

@@ -10,6 +10,8 @@
 
 mod deliveries;
 mod errors;
+#[cfg(feature = "portal")]
+mod meta;
 mod migrations;
 pub(crate) mod notify;
 mod publish;

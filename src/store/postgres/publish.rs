@@ -74,10 +74,17 @@ impl PgStore {
                 return Ok(Published::Duplicate(event_id(row.get::<_, &[u8]>(0))?));
             }
         }
-        let insert_event = self.sql("INSERT INTO @.events (id, record) VALUES ($1, $2)");
-        client
+        // A conflict means an earlier try of this same publish committed
+        // and only its acknowledgement was lost (ids are unique per
+        // publish): it is stored, deliveries and all.
+        let insert_event = self
+            .sql("INSERT INTO @.events (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING");
+        let inserted = client
             .execute(insert_event.as_str(), &[&id, &codec::encode(outbox.record)])
             .map_err(pg)?;
+        if inserted == 0 {
+            return Ok(Published::Stored);
+        }
         if !outbox.record.targets.is_empty() {
             let targets: Vec<i64> = outbox.record.targets.iter().map(|&t| t as i64).collect();
             let first = codec::encode(&DeliveryRecord::implied(outbox.record.created_ms));
