@@ -14,6 +14,7 @@ use crate::bounds::{
     RESPONSE_BODY_LIMIT, RETENTION, RETRY_JITTER, SENDER_IDLE_TIMEOUT, SENDER_THREADS,
     SHUTDOWN_TIMEOUT, TIMEOUT, USER_AGENT_BYTES,
 };
+use crate::catalog::EventType;
 use crate::error::{Error, Result};
 use crate::formats::{Envelope, Envelopes};
 
@@ -45,6 +46,9 @@ pub(crate) struct Config {
     pub(crate) idempotency_window: Duration,
     pub(crate) janitor_interval: Duration,
     pub(crate) per_endpoint_metrics: bool,
+    /// The event-type catalog, as declared (checked when the bus opens).
+    pub(crate) event_types: Vec<EventType>,
+    pub(crate) validate_payloads: bool,
     /// Set by [`Bus::postgres`](crate::Bus::postgres): the bus stores in
     /// PostgreSQL instead of sled.
     #[cfg(feature = "postgres")]
@@ -234,6 +238,10 @@ impl Default for Config {
             // One series per endpoint grows without bound with the number
             // of endpoints: opt-in.
             per_endpoint_metrics: false,
+            // The catalog is what the host declares; none by default.
+            event_types: Vec::new(),
+            // Refusing publishes is a behaviour a host opts into.
+            validate_payloads: false,
             #[cfg(feature = "postgres")]
             postgres_url: None,
             #[cfg(feature = "postgres")]
@@ -380,6 +388,30 @@ impl BusBuilder {
     /// The `user-agent` header of every request. Defaults to `hookbus/<version>`.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.config.user_agent = ua.into();
+        self
+    }
+
+    /// Declares an event type the host emits, for the catalog
+    /// ([`Bus::event_types`](crate::Bus::event_types)): its description,
+    /// example and optional JSON Schema, shown by the portal. Call once per
+    /// type. Names must be valid event types and unique, the description at
+    /// most 4096 bytes, and (with the `schema` feature) the schema must
+    /// compile and the example match it: checked by `open`, which fails
+    /// with [`Error::InvalidConfig`] (setting `event_type`). Events of
+    /// types not declared can still be published. Defaults to none.
+    pub fn event_type(mut self, event_type: EventType) -> Self {
+        self.config.event_types.push(event_type);
+        self
+    }
+
+    /// Checks every published payload of a declared type that has a JSON
+    /// Schema against it: a payload that does not match fails the publish
+    /// with [`Error::PayloadMismatch`] and nothing is stored. Needs the
+    /// `schema` feature (without it, `open` fails with
+    /// [`Error::InvalidConfig`], setting `validate_payloads`). Defaults to
+    /// `false`.
+    pub fn validate_payloads(mut self, on: bool) -> Self {
+        self.config.validate_payloads = on;
         self
     }
 

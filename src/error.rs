@@ -51,6 +51,10 @@ pub enum Error {
     },
     /// The payload could not be serialized, or raw bytes are not valid JSON.
     InvalidPayload(serde_json::Error),
+    /// The payload does not match the JSON Schema of its event type in the
+    /// catalog ([`BusBuilder::validate_payloads`](crate::BusBuilder::validate_payloads),
+    /// feature `schema`). Nothing was stored.
+    PayloadMismatch(Box<crate::catalog::PayloadMismatch>),
     /// The payload is larger than the bus's configured limit.
     PayloadTooLarge {
         /// Size of the serialized payload in bytes.
@@ -149,6 +153,11 @@ impl fmt::Display for Error {
                 write!(f, "invalid event type {event_type:?}: {reason}")
             }
             Error::InvalidPayload(e) => write!(f, "invalid JSON payload: {e}"),
+            Error::PayloadMismatch(m) => write!(
+                f,
+                "payload does not match the schema of {:?} at {:?}: {}",
+                m.event_type, m.path, m.reason
+            ),
             Error::PayloadTooLarge { size, limit } => {
                 write!(
                     f,

@@ -133,6 +133,19 @@
 //!   spans and events carry ids and outcomes, never payloads or secrets;
 //!   the `metrics` feature exports counters, gauges and a histogram (see
 //!   [Metrics](#metrics)).
+//! - **Attempt detail**: each [`Attempt`] keeps the request as sent
+//!   (headers with every signature, the secret and credential headers
+//!   redacted; the start of the body) and the response's headers, status
+//!   and the start of its body.
+//! - **Event-type catalog**: [`BusBuilder::event_type`] declares the
+//!   [`EventType`]s the host emits (description, example, JSON Schema);
+//!   with the `schema` feature, [`BusBuilder::validate_payloads`] refuses
+//!   a publish whose payload breaks its type's schema
+//!   ([`Error::PayloadMismatch`]).
+//! - **Consumer portal** (feature `portal`): `hookbus::portal` is a
+//!   management API and a web page for a host's customers, one handler
+//!   over `http` requests, opened by signed per-tenant sessions
+//!   (`Bus::portal_session`).
 //! - **Retention**: delivered events and their attempts are deleted after
 //!   7 days (configurable); unfinished and failed ones are kept whatever their
 //!   age.
@@ -321,6 +334,7 @@
 
 mod bounds;
 mod bus;
+mod catalog;
 mod config;
 mod delivery;
 mod endpoint;
@@ -337,6 +351,8 @@ mod janitor;
 mod log;
 mod notice;
 mod page;
+#[cfg(feature = "portal")]
+pub mod portal;
 mod routing;
 mod runtime;
 #[cfg(feature = "serde")]
@@ -349,6 +365,7 @@ mod time;
 pub mod verify;
 
 pub use bus::{Bus, RecoveryReport, MAX_IDEMPOTENCY_KEY_LEN};
+pub use catalog::{EventType, PayloadMismatch, MAX_EVENT_TYPE_DESCRIPTION_LEN};
 pub use config::BusBuilder;
 /// The channel crate [`Bus::notices`] receivers come from, re-exported so
 /// hosts can name its types without depending on it themselves.

@@ -109,3 +109,51 @@ fn missing_database_is_a_storage_error_naming_it() {
         other => panic!("expected Storage, got {other:?}"),
     }
 }
+
+#[test]
+fn connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_lost() {
+    let Some(url) =
+        pg::url("connections_killed_by_the_server_are_replaced_and_nothing_acknowledged_is_lost")
+    else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "errors_lost_connection");
+    let app = "hookbus_it_lost_connection";
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let bus = Bus::postgres(format!("{url}{sep}application_name={app}"))
+        .postgres_schema(schema)
+        .postgres_poll_interval(Duration::from_millis(100))
+        .open()
+        .unwrap();
+    let mut admin = pg::client(&url);
+    let mut acknowledged = Vec::new();
+    for round in 0..5 {
+        for n in 0..10 {
+            let event =
+                hookbus::Event::new("a.b", &serde_json::json!({ "round": round, "n": n })).unwrap();
+            // A publish racing the kill may fail, typed; never a panic.
+            match bus.publish(event) {
+                Ok(id) => acknowledged.push(id),
+                Err(e) => assert!(matches!(e.error(), Error::Storage(_)), "{:?}", e.error()),
+            }
+        }
+        // Every connection of this bus, pooled and listening, killed.
+        let killed: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        assert!(killed >= 1, "round {round}: no connection to kill");
+    }
+    // The bus goes on with fresh connections.
+    let last = bus
+        .publish(hookbus::Event::new("a.b", &serde_json::json!("after")).unwrap())
+        .unwrap();
+    acknowledged.push(last);
+    for id in &acknowledged {
+        assert!(bus.event(*id).unwrap().is_some(), "acknowledged {id} lost");
+    }
+    bus.shutdown().unwrap();
+}

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::catalog::{Catalog, EventType};
 use crate::config::{BusBuilder, Config};
 use crate::delivery::{Engine, Lane, Route};
 use crate::endpoint::{Endpoint, EndpointId, EventFilter};
@@ -68,6 +69,7 @@ struct Inner {
     /// Serializes resends and recovers.
     manual: Mutex<()>,
     recovery: RecoveryReport,
+    catalog: Catalog,
 }
 
 /// What [`Bus::open`] found in the database.
@@ -121,6 +123,7 @@ impl Bus {
     fn open_with(config: Config) -> Result<Bus> {
         // Settings are checked before the database is touched.
         config.validate()?;
+        let catalog = Catalog::new(config.event_types.clone(), config.validate_payloads)?;
         let http = HttpClient::new(&http_options(&config))?;
         let store = open_storage(&config)?;
         let mut recovery = RecoveryReport::default();
@@ -288,6 +291,7 @@ impl Bus {
                 keyed_publish: Mutex::new(()),
                 manual: Mutex::new(()),
                 recovery,
+                catalog,
             }),
         };
         #[cfg(feature = "postgres")]
@@ -303,7 +307,7 @@ impl Bus {
         self.inner.recovery
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::SeqCst) {
             Err(Error::ShutDown)
         } else {
@@ -436,6 +440,31 @@ impl Bus {
         Ok(id)
     }
 
+    /// The event-type catalog declared with
+    /// [`BusBuilder::event_type`], sorted by name.
+    pub fn event_types(&self) -> &[EventType] {
+        self.inner.catalog.types()
+    }
+
+    /// One type of the catalog, by name.
+    pub fn event_type(&self, name: &str) -> Option<&EventType> {
+        self.inner.catalog.get(name)
+    }
+
+    /// The store, for the portal's own small records (its session key and
+    /// revocations; see `Store::meta`).
+    #[cfg(feature = "portal")]
+    pub(crate) fn store(&self) -> &Storage {
+        &self.inner.engine.runtime.store
+    }
+
+    /// Checks a payload against the schema of its event type, whether or
+    /// not publishes are validated (the portal's test send).
+    #[cfg(feature = "portal")]
+    pub(crate) fn check_payload(&self, event_type: &str, payload: &[u8]) -> Result<()> {
+        self.inner.catalog.check(event_type, payload)
+    }
+
     /// The checks a publish makes before touching the database.
     /// Returns the event's tenant.
     fn check_publish(&self, event: &Event) -> Result<TenantId> {
@@ -452,6 +481,9 @@ impl Bus {
                 limit,
             });
         }
+        self.inner
+            .catalog
+            .check_publish(&event.event_type, &event.payload)?;
         if let Some(key) = &event.idempotency_key {
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
                 return Err(Error::InvalidIdempotencyKey {

@@ -19,6 +19,14 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
     "api-key",
 ];
 
+/// Whether a header's value is a credential whatever the signing scheme
+/// (shown redacted wherever people read it).
+pub(crate) fn is_credential_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(name))
+}
+
 /// Builds the kept copy of a request. `signature_headers` are the names
 /// the signing scheme wrote (their values are signatures or the secret
 /// itself); `secrets` are the secret texts that may appear anywhere else;
@@ -36,9 +44,7 @@ pub(crate) fn kept_request(
             let secret_name = signature_headers
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(name))
-                || CREDENTIAL_HEADERS
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(name));
+                || is_credential_header(name);
             let value = if secret_name {
                 REDACTED.to_string()
             } else {

@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+#[cfg(feature = "portal")]
+pub(crate) use kept::{is_credential_header, REDACTED};
 pub(crate) use lane::{Lane, LANE_WINDOW};
 pub(crate) use retry::RetryPolicy;
 pub(crate) use sender::test_send;

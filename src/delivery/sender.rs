@@ -15,6 +15,14 @@
 //!    may start). If the process dies first, the attempt is made again
 //!    after open: delivery is at least once.
 //!
+//! On PostgreSQL, where replicas share the queue, step 1 happens before
+//! every attempt and is fenced: the row is marked in flight only if this
+//! replica still holds the endpoint's lease and the row is as it was read,
+//! otherwise the delivery is dropped from this replica's lane (another one
+//! serves it). Step 3 is one transaction, written only if the lease is
+//! still ours; if it is not, the outcome is dropped and the new owner makes
+//! the attempt again with the number the row holds.
+//!
 //! A panic anywhere in an attempt (a host's custom envelope or `tracing`
 //! subscriber, a bug of ours) is caught here and treated as a failed
 //! attempt, written in the same order: once the attempt's number is known,

@@ -45,7 +45,6 @@ use crate::event::EventId;
 pub(crate) const FORMAT_KEY: &[u8] = b"mformat";
 pub(crate) const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
 #[cfg(feature = "portal")]
-#[allow(dead_code)] // Until the portal module that uses it lands.
 const META_PREFIX: &[u8] = b"mmeta/";
 pub(crate) const ENDPOINT: u8 = b'n';
 pub(crate) const ENDPOINT_STATE: u8 = b's';
@@ -78,7 +77,6 @@ fn with_u128(tag: u8, v: u128) -> [u8; 17] {
 /// A meta value's key: its name after `m` `meta/`, so it never meets the
 /// other `m` keys (`format`, `checkpoint`).
 #[cfg(feature = "portal")]
-#[allow(dead_code)] // Until the portal module that uses it lands.
 pub(crate) fn meta(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(META_PREFIX.len() + name.len());
     k.extend_from_slice(META_PREFIX);

@@ -196,14 +196,12 @@ impl Store {
     /// A small value a feature keeps under `name` (see `keys`: the portal's
     /// session-signing key and session revocations), as its owner encoded it.
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(keys::meta(name)).db()?.map(|v| v.to_vec()))
     }
 
     /// Stores a meta value, replacing any, and makes it durable.
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
         self.db.insert(keys::meta(name), value).db()?;
         self.commit()
@@ -213,7 +211,6 @@ impl Store {
     /// returns the one that is kept (durable), so that two processes racing
     /// to create a value (a signing key) agree on one.
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
         let key = keys::meta(name);
         let kept = match self

@@ -109,19 +109,16 @@ impl Storage {
     // ----- meta (only the portal keeps any today) -----
 
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         each!(self, s => s.meta(name))
     }
 
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
         each!(self, s => s.put_meta(name, value))
     }
 
     #[cfg(feature = "portal")]
-    #[allow(dead_code)] // Until the portal module that uses it lands.
     pub(crate) fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
         each!(self, s => s.meta_or_insert(name, value))
     }
@@ -250,7 +247,7 @@ impl Storage {
                 Ok(true)
             }
             #[cfg(feature = "postgres")]
-            Storage::Postgres(pg) => pg.begin_attempt(ep, ev, was.0, in_flight),
+            Storage::Postgres(pg) => pg.begin_attempt(ep, ev, was.0, in_flight, needed),
         }
     }
 

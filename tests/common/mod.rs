@@ -20,6 +20,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use hookbus::{Bus, BusBuilder};
+
+#[cfg(feature = "portal")]
+pub mod portal;
 use parking_lot::{Condvar, Mutex};
 
 /// One request as the receiver saw it.

@@ -138,12 +138,19 @@ impl PgStore {
     /// Marks a delivery in flight before its attempt, if this replica
     /// still serves the endpoint with a lease that has not expired and the
     /// row is still as read (`was`). `false`: someone else has it now.
+    ///
+    /// `durable`: the mark must survive a server crash before the attempt
+    /// (an attempt after the first of a round, as on sled); otherwise it is
+    /// committed without waiting for the WAL flush — the stored state
+    /// already names this attempt, and the next synchronous commit (or the
+    /// WAL writer, within `wal_writer_delay`) makes it durable.
     pub(crate) fn begin_attempt(
         &self,
         ep: EndpointId,
         ev: EventId,
         was: &DeliveryRecord,
         in_flight: &DeliveryRecord,
+        durable: bool,
     ) -> Result<bool> {
         let q = self.sql(
             "UPDATE @.deliveries SET record = $3, in_flight = true, updated_ms = $5
@@ -154,8 +161,12 @@ impl PgStore {
         let key = event_key(ev);
         let (new, old) = (codec::encode(in_flight), codec::encode(was));
         let at = in_flight.updated_ms as i64;
-        self.with_conn(|c| {
-            let n = c
+        self.in_tx(|tx| {
+            if !durable {
+                tx.batch_execute("SET LOCAL synchronous_commit = off")
+                    .map_err(pg)?;
+            }
+            let n = tx
                 .execute(
                     q.as_str(),
                     &[&(ep.0 as i64), &key, &new, &old, &at, &self.replica],
@@ -169,6 +180,12 @@ impl PgStore {
     /// fenced on this replica's lease. An endpoint deleted meanwhile gets
     /// the log entry only. `false`: the lease is another replica's now and
     /// nothing was written.
+    ///
+    /// Committed without waiting for the WAL flush, like sled's attempt
+    /// records (made durable by its background flush): if the server
+    /// crashes first, the attempt is made again (at least once). Every
+    /// later synchronous commit — the in-flight mark of the next attempt,
+    /// so also the next delivery of an ordered endpoint — flushes it first.
     pub(crate) fn record_attempt(
         &self,
         attempt: &AttemptRecord,
@@ -194,6 +211,8 @@ impl PgStore {
         let finished = delivery.state.is_finished();
         let failed = matches!(delivery.state, DeliveryState::Failed { .. });
         self.in_tx(|tx| {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .map_err(pg)?;
             let row = tx.query_one(fence.as_str(), &[&ep]).map_err(pg)?;
             let owner: Option<String> = row.get(0);
             let exists: bool = row.get(1);
