@@ -23,7 +23,11 @@
 //!    (`scenarios/fleet.rs`);
 //! 10. publishing to one customer with 100,000 endpoints registered,
 //!     against 10 (`scenarios/fleet.rs`);
-//! 11. hung endpoints next to a healthy one (`scenarios/hung.rs`).
+//! 11. hung endpoints next to a healthy one (`scenarios/hung.rs`);
+//! 12. publish and delivery on PostgreSQL with 1 and 3 replica processes,
+//!     beside sled (`scenarios/postgres.rs`; `cargo bench --features
+//!     postgres` with `HOOKBUS_BENCH_POSTGRES_URL` or
+//!     `HOOKBUS_TEST_POSTGRES_URL` set, else sled alone).
 //!
 //! How scenarios 8 to 10 give endpoints and events to customers is in
 //! `scenarios/api.rs`.
@@ -100,6 +104,8 @@ mod harness;
 mod hung;
 #[path = "scenarios/peer.rs"]
 mod peer;
+#[path = "scenarios/postgres.rs"]
+mod postgres;
 #[path = "scenarios/recovery.rs"]
 mod recovery;
 #[path = "scenarios/scale.rs"]
@@ -756,6 +762,10 @@ fn main() {
     }
     let knobs = harness::Knobs::from_env(settings.smoke, settings.reps, settings.dir.clone());
     if let Ok(task) = std::env::var(harness::TASK_VAR) {
+        if task.starts_with("s12r:") {
+            postgres::run_replica(&task, &knobs);
+            return;
+        }
         run_task(&task, &knobs);
         return;
     }
@@ -798,6 +808,9 @@ fn main() {
     if knobs.runs(11) {
         hung::scenario_11(&knobs, &mut rows);
     }
+    if knobs.runs(12) {
+        postgres::scenario_12(&knobs, &mut rows);
+    }
     harness::print_summary(&rows);
     println!(
         "total bench time: {:.1} s; load average before: {load_before}, after: {}",
@@ -828,6 +841,7 @@ fn run_task(task: &str, knobs: &harness::Knobs) {
         "s7" => backlog::run(parts[1], knobs),
         "fleet" => fleet::run(&task["fleet:".len()..], knobs),
         "s11" => hung::run(index(1), knobs),
+        "s12" => postgres::run(task, knobs),
         _ => panic!("unknown task {task}"),
     };
     harness::emit(&res);

@@ -499,6 +499,9 @@ impl History {
 
 #[test]
 fn kill_9_at_random_moments_loses_nothing() {
+    if common::skip_on_postgres("kills a child process holding a sled directory; the PostgreSQL crash guarantees are guarded by tests/postgres_replicas_crash.rs") {
+        return;
+    }
     let started = Instant::now();
     let rounds: usize = std::env::var("HOOKBUS_CRASH_ROUNDS")
         .ok()

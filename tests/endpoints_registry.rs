@@ -6,14 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::{fast_bus, Receiver, WAIT};
-use hookbus::{Bus, EndpointConfig, Event};
+use hookbus::{EndpointConfig, Event};
 use serde_json::json;
 
 #[test]
 fn registry_operations_persist_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = {
-        let bus = Bus::open(dir.path()).unwrap();
+        let bus = common::open_bus(dir.path()).unwrap();
         let a = bus
             .add_endpoint(
                 EndpointConfig::new("crm", "https://crm.example.com/hook")
@@ -44,7 +44,7 @@ fn registry_operations_persist_across_reopen() {
         (a, b, c)
     };
 
-    let bus = Bus::open(dir.path()).unwrap();
+    let bus = common::open_bus(dir.path()).unwrap();
     let all = bus.endpoints(None, usize::MAX).items;
     assert_eq!(
         all.iter().map(|e| e.id()).collect::<Vec<_>>(),

@@ -4,7 +4,10 @@
 //! stored; declared types without a schema and undeclared types pass; a
 //! catalog whose example does not match its schema does not open.
 
-use hookbus::{Bus, Error, Event, EventType};
+mod common;
+
+use common::bus_builder;
+use hookbus::{Error, Event, EventType};
 use serde_json::json;
 
 fn paid() -> EventType {
@@ -21,7 +24,7 @@ fn paid() -> EventType {
 #[test]
 fn a_payload_that_breaks_its_schema_is_refused_and_not_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Bus::builder(dir.path())
+    let bus = bus_builder(dir.path())
         .event_type(paid())
         .event_type(EventType::new("note.added"))
         .validate_payloads(true)
@@ -56,7 +59,7 @@ fn a_payload_that_breaks_its_schema_is_refused_and_not_stored() {
 #[test]
 fn without_validation_the_schema_only_documents() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Bus::builder(dir.path()).event_type(paid()).open().unwrap();
+    let bus = bus_builder(dir.path()).event_type(paid()).open().unwrap();
     bus.publish(Event::new("order.paid", &json!({"amount": "lots"})).unwrap())
         .unwrap();
     bus.shutdown().unwrap();
@@ -66,13 +69,13 @@ fn without_validation_the_schema_only_documents() {
 fn a_catalog_that_contradicts_itself_does_not_open() {
     let dir = tempfile::tempdir().unwrap();
     let bad = paid().example(json!({"order": 5}));
-    match Bus::builder(dir.path()).event_type(bad).open() {
+    match bus_builder(dir.path()).event_type(bad).open() {
         Err(Error::InvalidConfig { setting, .. }) => assert_eq!(setting, "event_type"),
         other => panic!("{other:?}"),
     }
     let broken = EventType::new("x").schema(json!({"type": "no-such-type"}));
-    assert!(Bus::builder(dir.path()).event_type(broken).open().is_err());
-    let twice = Bus::builder(dir.path())
+    assert!(bus_builder(dir.path()).event_type(broken).open().is_err());
+    let twice = bus_builder(dir.path())
         .event_type(EventType::new("a"))
         .event_type(EventType::new("a"))
         .open();

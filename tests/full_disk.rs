@@ -58,6 +58,9 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
+    if common::skip_on_postgres("fills a tmpfs holding a sled directory") {
+        return;
+    }
     let scratch = tempfile::tempdir().unwrap();
     let Some(mounted) = Mount::tmpfs(&scratch.path().join("small"), "4m") else {
         return;
@@ -124,6 +127,9 @@ fn a_full_disk_fails_publish_cleanly_and_loses_nothing_acknowledged() {
 
 #[test]
 fn a_read_only_or_truncated_database_is_a_typed_error() {
+    if common::skip_on_postgres("read-only and truncated sled files") {
+        return;
+    }
     let scratch = tempfile::tempdir().unwrap();
     let Some(mounted) = Mount::tmpfs(&scratch.path().join("ro"), "16m") else {
         return;

@@ -105,12 +105,15 @@ fn invalid_endpoints_are_rejected_and_nothing_is_written() {
         "https://example.com/hook"
     );
     bus.shutdown().unwrap();
-    // The directory stays locked until the last handle is dropped.
-    assert!(matches!(Bus::open(dir.path()), Err(Error::AlreadyOpen(_))));
+    // A sled directory stays locked until the last handle is dropped (a
+    // PostgreSQL schema is shared by design: many replicas open it).
+    if common::backend() == common::Backend::Sled {
+        assert!(matches!(Bus::open(dir.path()), Err(Error::AlreadyOpen(_))));
+    }
     drop(bus);
 
     // And nothing of the rejected ones was persisted.
-    let bus = Bus::open(dir.path()).unwrap();
+    let bus = common::open_bus(dir.path()).unwrap();
     assert_eq!(bus.endpoints(None, usize::MAX).items.len(), 1);
 }
 
@@ -187,6 +190,9 @@ fn a_shut_down_bus_refuses_work() {
 
 #[test]
 fn a_first_open_cut_short_is_not_a_foreign_directory() {
+    if common::skip_on_postgres("sled's files left by a cut-short first open") {
+        return;
+    }
     // A kill while sled created its files leaves some of them and no
     // `conf`: the next open must go on, not refuse the directory forever.
     for leftovers in [&["db"][..], &["blobs"][..], &["db", "blobs"][..]] {
@@ -214,6 +220,9 @@ fn a_first_open_cut_short_is_not_a_foreign_directory() {
 
 #[test]
 fn foreign_and_damaged_directories_are_typed_errors() {
+    if common::skip_on_postgres("foreign and damaged sled directories") {
+        return;
+    }
     // A directory holding someone else's files.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
@@ -261,11 +270,12 @@ fn foreign_and_damaged_directories_are_typed_errors() {
 #[test]
 fn invalid_bus_settings_fail_open() {
     let dir = tempfile::tempdir().unwrap();
+    let builder = || common::bus_builder(dir.path());
     let cases = [
-        Bus::builder(dir.path()).max_attempts(0),
-        Bus::builder(dir.path()).retry_delays([]),
-        Bus::builder(dir.path()).concurrency(0),
-        Bus::builder(dir.path()).timeout(Duration::ZERO),
+        builder().max_attempts(0),
+        builder().retry_delays([]),
+        builder().concurrency(0),
+        builder().timeout(Duration::ZERO),
     ];
     for builder in cases {
         let shown = format!("{builder:?}");

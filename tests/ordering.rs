@@ -105,6 +105,9 @@ fn ordering_child_entry() {
 
 #[test]
 fn ordering_survives_sigkill() {
+    if common::skip_on_postgres("kills a child process holding a sled directory; the PostgreSQL crash guarantees are guarded by tests/postgres_replicas_crash.rs") {
+        return;
+    }
     let rounds: usize = std::env::var("HOOKBUS_ORDER_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

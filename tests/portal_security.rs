@@ -510,7 +510,7 @@ fn secrets_and_tokens_stay_out_of_lists_and_logs() {
 fn urls_from_the_portal_pass_the_same_ssrf_guard() {
     let dir = tempfile::tempdir().unwrap();
     // No allow_private_networks: loopback is refused, as in production.
-    let bus = hookbus::Bus::builder(dir.path())
+    let bus = common::bus_builder(dir.path())
         .timeout(Duration::from_secs(2))
         .open()
         .unwrap();

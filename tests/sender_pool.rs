@@ -291,7 +291,7 @@ fn a_rate_limit_out_of_range_is_refused() {
         "{err:?}"
     );
     assert!(bus.endpoints(None, 10).items.is_empty());
-    let err = hookbus::Bus::builder(dir.path().join("other"))
+    let err = common::bus_builder(&dir.path().join("other"))
         .sender_threads(0)
         .open()
         .unwrap_err();

@@ -11,7 +11,7 @@ use std::io::ErrorKind as IoErrorKind;
 use std::net::TcpListener;
 
 use common::{eventually, WAIT};
-use hookbus::{Bus, EndpointConfig, ErrorKind, Event};
+use hookbus::{EndpointConfig, ErrorKind, Event};
 use serde_json::json;
 
 /// A plain listener on 127.0.0.1 that never accepts by itself: a
@@ -64,7 +64,7 @@ fn forms(port: u16) -> Vec<(&'static str, String)> {
 fn test_send_refuses_every_embedded_ipv4_form() {
     let dir = tempfile::tempdir().unwrap();
     let listener = Listener::start();
-    let bus = Bus::open(dir.path()).unwrap();
+    let bus = common::open_bus(dir.path()).unwrap();
     for (name, url) in forms(listener.port()) {
         let endpoint = bus.add_endpoint(EndpointConfig::new(name, &url)).unwrap();
         let attempt = bus
@@ -98,7 +98,10 @@ fn test_send_refuses_every_embedded_ipv4_form() {
 fn deliveries_to_compatible_and_translated_forms_are_logged_as_blocked() {
     let dir = tempfile::tempdir().unwrap();
     let listener = Listener::start();
-    let bus = Bus::builder(dir.path()).max_attempts(1).open().unwrap();
+    let bus = common::bus_builder(dir.path())
+        .max_attempts(1)
+        .open()
+        .unwrap();
     let port = listener.port();
     bus.add_endpoint(EndpointConfig::new(
         "compatible",
@@ -133,7 +136,7 @@ fn the_allow_list_still_opens_plain_ipv4_and_not_other_embedded_addresses() {
     // address stays refused.
     let dir = tempfile::tempdir().unwrap();
     let listener = Listener::start();
-    let bus = Bus::builder(dir.path())
+    let bus = common::bus_builder(dir.path())
         .allow_network("127.0.0.0/8")
         .open()
         .unwrap();

@@ -87,6 +87,9 @@ fn tenant_crash_child_entry() {
 
 #[test]
 fn tenant_deletion_survives_sigkill() {
+    if common::skip_on_postgres("kills a child process holding a sled directory; the PostgreSQL crash guarantees are guarded by tests/postgres_replicas_crash.rs") {
+        return;
+    }
     let rounds: u64 = std::env::var("HOOKBUS_TENANT_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

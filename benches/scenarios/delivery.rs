@@ -104,7 +104,7 @@ fn wait_received(recv: &Receiver, n: u64, limit: Duration) -> bool {
 }
 
 /// Publishes `total` events from `threads` threads (building a backlog).
-fn publish_all(bus: &Bus, total: usize, threads: usize, event: impl Fn(usize) -> Event + Sync) {
+pub fn publish_all(bus: &Bus, total: usize, threads: usize, event: impl Fn(usize) -> Event + Sync) {
     let next = AtomicUsize::new(0);
     thread::scope(|s| {
         for _ in 0..threads {
@@ -126,7 +126,7 @@ fn open_bus(dir: &std::path::Path) -> Bus {
         .expect("open the bus")
 }
 
-fn add_endpoints(bus: &Bus, recv: &Receiver, n: usize, concurrency: usize) -> Vec<EndpointId> {
+pub fn add_endpoints(bus: &Bus, recv: &Receiver, n: usize, concurrency: usize) -> Vec<EndpointId> {
     (0..n)
         .map(|i| {
             bus.add_endpoint(

@@ -16,7 +16,7 @@ pub const TASK_VAR: &str = "HOOKBUS_BENCH_TASK";
 /// processes read the same environment, so only the task name is passed.
 pub struct Knobs {
     pub reps: usize,
-    /// `HOOKBUS_BENCH_SCENARIOS`: which scenarios run (1 to 11). Default all.
+    /// `HOOKBUS_BENCH_SCENARIOS`: which scenarios run (1 to 12). Default all.
     pub scenarios: Vec<u32>,
     /// `HOOKBUS_BENCH_ONLY`: systems to run (hookbus, plain, fair, plain0,
     /// peer, recv, sled; scenario 1's raw, naive, sqlite). Default all.
@@ -110,7 +110,7 @@ impl Knobs {
         };
         Knobs {
             reps,
-            scenarios: env_numbers("HOOKBUS_BENCH_SCENARIOS").unwrap_or((1..=11).collect()),
+            scenarios: env_numbers("HOOKBUS_BENCH_SCENARIOS").unwrap_or((1..=12).collect()),
             only: crate::env_list("HOOKBUS_BENCH_ONLY"),
             concurrency: pick("HOOKBUS_BENCH_CONCURRENCY", 4, 4),
             backlog: pick("HOOKBUS_BENCH_BACKLOG", 50_000, 400),
@@ -191,7 +191,7 @@ pub fn emit(res: &Res) {
     println!("RESULT2 {}", fields.join(" "));
 }
 
-fn decode(line: &str) -> Res {
+pub fn decode(line: &str) -> Res {
     line.split_whitespace()
         .filter_map(|f| {
             let (k, v) = f.split_once('=')?;

@@ -7,6 +7,10 @@
 //! (tests/hostile_receivers.rs) write raw bytes on their own sockets.
 #![allow(dead_code)]
 
+mod backend;
+
+pub use backend::*;
+
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -418,9 +422,10 @@ impl Connection {
 }
 
 /// A bus builder with test-friendly timings (50 ms retries without jitter,
-/// a 2 s attempt timeout) that may reach the loopback receivers.
+/// a 2 s attempt timeout) that may reach the loopback receivers, on the
+/// backend `HOOKBUS_TEST_BACKEND` chose (see `backend.rs`).
 pub fn fast_bus(dir: &Path) -> BusBuilder {
-    Bus::builder(dir)
+    bus_builder(dir)
         .allow_private_networks(true)
         .retry_delays([Duration::from_millis(50)])
         .retry_jitter(0.0)
