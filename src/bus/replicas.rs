@@ -231,9 +231,14 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool, q
             tracing::warn!(error = %e, "cannot read the endpoints; the next poll tries again");
         }
     }
+    // Every poll interval at most (a third of the lease at least): an
+    // endpoint whose lease is free, or one this replica holds but does not
+    // serve yet (its lane was replaced while it was claimed), waits at most
+    // that long, not a third of the lease.
+    let every = (pg.lease / 3).min(inner.engine.runtime.config.postgres_poll_interval);
     let lease_due = state
         .last_lease_round
-        .is_none_or(|at| at.elapsed() >= pg.lease / 3);
+        .is_none_or(|at| at.elapsed() >= every);
     if lease_due {
         state.last_lease_round = Some(Instant::now());
         match leases(inner, state.rounds % RESYNC_EVERY == 1) {
