@@ -14,26 +14,26 @@ fn say(line: &str) {
 #[test]
 fn optional_suites_run_or_say_why_not() {
     if !cfg!(feature = "postgres") {
-        say(&format!(
+        say(
             "SKIPPED PostgreSQL tests (tests/postgres_*.rs, and the whole suite on \
              PostgreSQL): they need `--features postgres` and HOOKBUS_TEST_POSTGRES_URL \
-             (see .ci/postgres)"
-        ));
+             (see .ci/postgres)",
+        );
     }
     if !cfg!(feature = "portal") {
-        say(&format!(
+        say(
             "SKIPPED portal API tests (tests/portal_*.rs, tests/event_catalog.rs): they \
              need `--features portal,schema`; schemathesis also needs \
              HOOKBUS_TEST_SCHEMATHESIS=1 and the browser tests HOOKBUS_TEST_BROWSER=1 \
-             (see .ci/run and .ci/portal-e2e)"
-        ));
+             (see .ci/run and .ci/portal-e2e)",
+        );
     }
     #[cfg(feature = "postgres")]
     match std::env::var("HOOKBUS_TEST_POSTGRES_URL") {
-        Err(_) => say(&format!(
+        Err(_) => say(
             "SKIPPED PostgreSQL tests: HOOKBUS_TEST_POSTGRES_URL is not set \
-             (for example postgres://postgres@127.0.0.1:5432/test)"
-        )),
+             (for example postgres://postgres@127.0.0.1:5432/test)",
+        ),
         Ok(url) => {
             let mut client = hookbus::postgres::Client::connect(&url, hookbus::postgres::NoTls)
                 .unwrap_or_else(|e| {
