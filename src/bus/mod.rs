@@ -652,6 +652,9 @@ impl Inner {
             if let Err(e) = pg.release_leases(&mine) {
                 tracing::warn!(error = %e, "giving back endpoint leases failed; they expire on their own");
             }
+            if let Err(e) = pg.leave() {
+                tracing::warn!(error = %e, "removing this replica's row failed; it ages out after one lease");
+            }
         }
         // A last checkpoint makes the next open quick.
         if let Err(e) = janitor::checkpoint(&self.engine, janitor::Round::Final) {

@@ -116,6 +116,18 @@ impl PgStore {
         })
     }
 
+    /// Says this replica is gone (at shutdown, after its replica thread
+    /// stopped), so the others' fair share counts it out at once instead of
+    /// one lease later.
+    pub(crate) fn leave(&self) -> Result<()> {
+        let q = self.sql("DELETE FROM @.replicas WHERE id = $1");
+        self.with_conn(|c| {
+            c.execute(q.as_str(), &[&self.replica])
+                .map(drop)
+                .map_err(pg)
+        })
+    }
+
     /// Gives leases back at once (an idle endpoint above the fair share, or
     /// every lease at shutdown), so another replica need not wait for them
     /// to expire.
