@@ -392,16 +392,7 @@ impl Bus {
         // Moved into the record (no copy of the payload); rebuilt from it if
         // the write fails, to hand the event back.
         let given_time = event.occurred_at_us;
-        let record = EventRecord {
-            occurred_us: given_time.unwrap_or(now_us),
-            event_type: event.event_type,
-            payload: event.payload.into_vec(),
-            attributes: event.attributes,
-            targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
-            created_ms: now,
-            idempotency_key: event.idempotency_key,
-            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
-        };
+        let record = event_record(event, &tenant, &lanes, now, now_us);
         let written = sled_of(&engine.runtime.store)
             .and_then(|sled| sled.insert_event(id, &record).map(|()| sled))
             .and_then(|sled| match &record.idempotency_key {
@@ -674,5 +665,26 @@ impl Drop for Inner {
         if let Err(e) = self.shutdown() {
             tracing::error!(error = %e, "hookbus shutdown on drop reported a problem");
         }
+    }
+}
+
+/// The stored record of a published event, moving its payload (no copy):
+/// the same for every backend. `lanes` are the endpoints it is queued for.
+pub(super) fn event_record(
+    event: Event,
+    tenant: &TenantId,
+    lanes: &[Arc<Lane>],
+    now_ms: u64,
+    now_us: u64,
+) -> EventRecord {
+    EventRecord {
+        occurred_us: event.occurred_at_us.unwrap_or(now_us),
+        event_type: event.event_type,
+        payload: event.payload.into_vec(),
+        attributes: event.attributes,
+        targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
+        created_ms: now_ms,
+        idempotency_key: event.idempotency_key,
+        tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
     }
 }

@@ -4,13 +4,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::Bus;
+use super::{event_record, Bus};
 use crate::delivery::Lane;
 use crate::error::{Error, PublishError};
 use crate::event::{Event, EventId};
 use crate::stats;
 use crate::store::postgres::{Outbox, Published};
-use crate::store::records::EventRecord;
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -103,16 +102,7 @@ impl Bus {
         let _span =
             tracing::debug_span!("publish", event = %id, deliveries = lanes.len()).entered();
         let given_time = event.occurred_at_us;
-        let record = EventRecord {
-            occurred_us: given_time.unwrap_or(now_us),
-            event_type: event.event_type,
-            payload: event.payload.into_vec(),
-            attributes: event.attributes,
-            targets: lanes.iter().map(|l| l.id.as_u64()).collect(),
-            created_ms: now,
-            idempotency_key: event.idempotency_key,
-            tenant: (!tenant.is_default()).then(|| tenant.as_str().to_string()),
-        };
+        let record = event_record(event, tenant, &lanes, now, now_us);
         let window = time::duration_ms(engine.runtime.config.idempotency_window);
         let tenant_key = if tenant.is_default() {
             ""
