@@ -271,12 +271,22 @@ impl PgStore {
     /// Removes an endpoint, its state, its lease and its unfinished
     /// deliveries; finished ones and its log stay.
     pub(crate) fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
-        let statements = [
+        self.remove_endpoint_rows(id, true)
+    }
+
+    /// Removes an endpoint's settings, state and lease (with `queue`, its
+    /// unfinished deliveries too) in one transaction, and tells the
+    /// replicas.
+    pub(super) fn remove_endpoint_rows(&self, id: EndpointId, queue: bool) -> Result<()> {
+        let mut statements = vec![
             self.sql("DELETE FROM @.endpoints WHERE id = $1"),
             self.sql("DELETE FROM @.endpoint_states WHERE endpoint = $1"),
-            self.sql("DELETE FROM @.deliveries WHERE endpoint = $1 AND NOT finished"),
             self.sql("DELETE FROM @.endpoint_leases WHERE endpoint = $1"),
         ];
+        if queue {
+            statements
+                .push(self.sql("DELETE FROM @.deliveries WHERE endpoint = $1 AND NOT finished"));
+        }
         self.in_tx(|tx| {
             for q in &statements {
                 tx.execute(q.as_str(), &[&(id.0 as i64)]).map_err(pg)?;

@@ -149,17 +149,7 @@ impl PgStore {
     /// Removes an endpoint's settings, state and lease, and tells the
     /// replicas; its tenant row stays (its log stays the tenant's).
     pub(crate) fn remove_endpoint_settings(&self, id: EndpointId) -> Result<()> {
-        let statements = [
-            self.sql("DELETE FROM @.endpoints WHERE id = $1"),
-            self.sql("DELETE FROM @.endpoint_states WHERE endpoint = $1"),
-            self.sql("DELETE FROM @.endpoint_leases WHERE endpoint = $1"),
-        ];
-        self.in_tx(|tx| {
-            for q in &statements {
-                tx.execute(q.as_str(), &[&(id.0 as i64)]).map_err(pg)?;
-            }
-            self.notify(tx, &format!("n:{}", id.0))
-        })
+        self.remove_endpoint_rows(id, false)
     }
 
     /// Cancels every unfinished delivery of a removed endpoint (the
