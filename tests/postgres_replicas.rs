@@ -173,6 +173,58 @@ fn endpoint_changes_reach_the_other_replica_within_the_poll_interval() {
     b.shutdown().unwrap();
 }
 
+/// A publish through one replica routes by every endpoint change committed
+/// through another before it began: not only once the notification arrived.
+/// Each step publishes through `b` at once after changing through `a`,
+/// many times over, so a routing that waited for NOTIFY would miss some.
+#[test]
+fn a_publish_through_one_replica_sees_every_change_committed_through_another() {
+    let Some(url) =
+        pg::url("a_publish_through_one_replica_sees_every_change_committed_through_another")
+    else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_read_your_writes");
+    let lease = Duration::from_secs(3);
+    let a = replica(&url, &schema, "a", lease).open().unwrap();
+    let b = replica(&url, &schema, "b", lease).open().unwrap();
+    let targets = |id| -> Vec<hookbus::EndpointId> {
+        b.deliveries(id)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.endpoint)
+            .collect()
+    };
+    let publish = || {
+        b.publish(Event::new("thing.done", &json!({})).unwrap())
+            .unwrap()
+    };
+    for round in 0..20 {
+        let ep = a
+            .add_endpoint(EndpointConfig::new(
+                format!("r{round}"),
+                "http://127.0.0.1:9/hook",
+            ))
+            .unwrap()
+            .id();
+        assert_eq!(targets(publish()), vec![ep], "round {round}: added");
+        a.disable_endpoint(ep).unwrap();
+        assert!(targets(publish()).is_empty(), "round {round}: disabled");
+        a.enable_endpoint(ep).unwrap();
+        assert_eq!(targets(publish()), vec![ep], "round {round}: enabled");
+        a.update_endpoint(
+            ep,
+            EndpointConfig::new(format!("r{round}"), "http://127.0.0.1:9/hook").events(["other.*"]),
+        )
+        .unwrap();
+        assert!(targets(publish()).is_empty(), "round {round}: filtered out");
+        a.delete_endpoint(ep).unwrap();
+        assert!(targets(publish()).is_empty(), "round {round}: deleted");
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
 const CHILD_SCHEMA: &str = "HOOKBUS_PG_CHILD_SCHEMA";
 const CHILD_RECEIVER: &str = "HOOKBUS_PG_CHILD_RECEIVER";
 const CHILD_LEASE_MS: u64 = 2000;

@@ -638,13 +638,36 @@ fn postgres_replicas_survive_sigkill() {
     };
     let mut seen_runs: HashSet<&str> = HashSet::new();
     let mut previous: Option<&str> = None;
-    for h in &ordered {
+    for (at, h) in ordered.iter().enumerate() {
         if previous != Some(h.webhook_id.as_str()) {
-            assert!(
-                seen_runs.insert(&h.webhook_id),
-                "/ordered: {} came back after a later delivery",
-                h.webhook_id
-            );
+            if !seen_runs.insert(&h.webhook_id) {
+                // What arrived around it, and who sent it: enough to tell a
+                // stalled sender from a queue out of order.
+                let first = ordered
+                    .iter()
+                    .position(|o| o.webhook_id == h.webhook_id)
+                    .unwrap_or(at);
+                let around: Vec<String> = ordered[first..=at.min(ordered.len() - 1)]
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{} attempt {} by {} at {} µs (answered {} µs, status {}, sender killed at {:?})",
+                            o.webhook_id,
+                            o.attempt,
+                            o.sender,
+                            o.arrived,
+                            o.answered,
+                            o.status,
+                            killed.get(&o.sender)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "/ordered: {} came back after a later delivery:\n{}",
+                    h.webhook_id,
+                    around.join("\n")
+                );
+            }
             previous = Some(&h.webhook_id);
         }
     }

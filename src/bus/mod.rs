@@ -4,6 +4,8 @@
 mod endpoints;
 mod manual;
 #[cfg(feature = "postgres")]
+mod notices;
+#[cfg(feature = "postgres")]
 mod outbox;
 mod queries;
 #[cfg(feature = "postgres")]
@@ -64,6 +66,14 @@ struct Inner {
     /// changes (PostgreSQL only).
     #[cfg(feature = "postgres")]
     replicas: Mutex<Option<replicas::Replicas>>,
+    /// Taken by a publish that finds this replica's endpoints behind the
+    /// stored ones, so that concurrent publishes catch up once.
+    #[cfg(feature = "postgres")]
+    catching_up: Mutex<()>,
+    /// Sends the notifications of this replica's publishes (PostgreSQL
+    /// only).
+    #[cfg(feature = "postgres")]
+    notices: Option<notices::Notices>,
     /// Serializes the check-then-write of publishes with an idempotency key.
     keyed_publish: Mutex<()>,
     /// Serializes resends and recovers.
@@ -128,6 +138,11 @@ impl Bus {
         let store = open_storage(&config)?;
         let mut recovery = RecoveryReport::default();
         recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
+        // What is read below is current up to this endpoint change at least.
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = store.shared() {
+            pg.mark_settings_seen(pg.settings_version()?);
+        }
         let mut members = Membership::default();
         let mut owners: BTreeMap<EndpointId, TenantId> = BTreeMap::new();
         for item in store.endpoint_tenants()? {
@@ -278,6 +293,11 @@ impl Bus {
             corrupt = recovery.corrupt_records,
             "hookbus opened"
         );
+        #[cfg(feature = "postgres")]
+        let notices = match engine.runtime.store.is_shared() {
+            true => Some(notices::Notices::start(&engine)?),
+            false => None,
+        };
         let bus = Bus {
             inner: Arc::new(Inner {
                 engine,
@@ -288,6 +308,10 @@ impl Bus {
                 janitor: Mutex::new(Some(janitor)),
                 #[cfg(feature = "postgres")]
                 replicas: Mutex::new(None),
+                #[cfg(feature = "postgres")]
+                catching_up: Mutex::new(()),
+                #[cfg(feature = "postgres")]
+                notices,
                 keyed_publish: Mutex::new(()),
                 manual: Mutex::new(()),
                 recovery,
@@ -607,6 +631,10 @@ impl Inner {
         #[cfg(feature = "postgres")]
         if let Some(mut r) = self.replicas.lock().take() {
             panics += usize::from(r.stop());
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(notices) = &self.notices {
+            panics += usize::from(notices.stop());
         }
         if let Some(mut j) = self.janitor.lock().take() {
             panics += usize::from(j.stop());

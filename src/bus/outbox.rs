@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{event_record, Bus};
 use crate::delivery::Lane;
+use crate::endpoint::EndpointId;
 use crate::error::{Error, PublishError};
 use crate::event::{Event, EventId};
 use crate::stats;
@@ -73,6 +74,11 @@ impl Bus {
         let Some(pg) = engine.runtime.store.shared() else {
             return Err(PublishError::new(Error::ShutDown, event));
         };
+        // Every endpoint change committed before this publish began, on any
+        // replica, counts in its routing.
+        if let Err(e) = super::replicas::catch_up(&self.inner) {
+            return Err(PublishError::new(e, event));
+        }
         let now_us = time::now_us();
         let now = now_us / 1000;
         let lanes: Vec<Arc<Lane>> = self
@@ -130,9 +136,22 @@ impl Bus {
                 engine.runtime.published.fetch_add(1, Ordering::Relaxed);
                 self.inner.routing.read().note_published(tenant.as_str());
                 // Committed: the endpoints this replica serves send it now;
-                // the others hear of it through NOTIFY.
+                // the replicas serving the others hear of it through NOTIFY
+                // (inside the host's transaction, or coalesced after ours).
+                let mut elsewhere: Vec<EndpointId> = lanes
+                    .iter()
+                    .filter(|l| !served.iter().any(|s| Arc::ptr_eq(s, l)))
+                    .map(|l| l.id)
+                    .collect();
                 for lane in &served {
-                    lane.release(engine, id, now);
+                    if !lane.release(engine, id, now) {
+                        elsewhere.push(lane.id);
+                    }
+                }
+                if !in_host_tx {
+                    if let Some(notices) = &self.inner.notices {
+                        notices.deliveries(elsewhere);
+                    }
                 }
                 stats::published();
                 tracing::debug!(event = %id, %tenant, event_type = %record.event_type, deliveries = lanes.len(), "published");

@@ -6,11 +6,12 @@
 //! dropped notification hid.
 //!
 //! Bounds, with the defaults: a change made through another replica takes
-//! effect here when its notification arrives (milliseconds), and at the
-//! latest after `postgres_poll_interval` (1 s); the endpoints of a replica
-//! that died are taken over within `postgres_lease` (30 s) plus a third of
-//! it. A replica with nothing to do reads the database once per poll
-//! interval and never busy-polls.
+//! effect here when its notification arrives (milliseconds), at the latest
+//! after `postgres_poll_interval` (1 s), and before any publish through
+//! this replica that begins after the change committed (`catch_up`); the
+//! endpoints of a replica that died are taken over within `postgres_lease`
+//! (30 s) plus a third of it. A replica with nothing to do reads the
+//! database once per poll interval and never busy-polls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,8 +39,8 @@ enum Signal {
     Stop,
 }
 
-/// Full endpoint resyncs happen every this many rounds of the poll even
-/// without a reason (a notification lost without the connection dropping).
+/// Every this many rounds, the lease round also gives lease rows to
+/// endpoints that lack one and prunes the settings change log.
 const RESYNC_EVERY: u32 = 10;
 
 pub(super) struct Replicas {
@@ -149,6 +150,8 @@ fn listen(engine: &Arc<Engine>, stop: &AtomicBool, signals: &Sender<Signal>) {
 #[derive(Default)]
 struct State {
     last_lease_round: Option<Instant>,
+    /// When the stored queues were last compared with the lanes.
+    last_poll: Option<Instant>,
     rounds: u32,
 }
 
@@ -193,11 +196,17 @@ fn work(inner: &Weak<Inner>, stop: &AtomicBool, inbox: &Receiver<Signal>, mut st
 }
 
 /// One round: the changes heard of, then (when due) the leases, then (on a
-/// resync, or cheaply on a quiet poll) what a lost notification could hide.
+/// resync, or cheaply once per poll interval, however busy) what a lost
+/// notification could hide.
 fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool, quiet: bool) {
     let Some(pg) = inner.engine.runtime.store.shared() else {
         return;
     };
+    let poll = inner.engine.runtime.config.postgres_poll_interval;
+    let quiet = quiet || state.last_poll.is_none_or(|at| at.elapsed() >= poll);
+    if quiet {
+        state.last_poll = Some(Instant::now());
+    }
     let mut load: BTreeSet<EndpointId> = BTreeSet::new();
     let mut serve: BTreeSet<EndpointId> = BTreeSet::new();
     let mut load_all = false;
@@ -226,16 +235,22 @@ fn round(inner: &Inner, state: &mut State, changes: Vec<Change>, resync: bool, q
         }
     }
     state.rounds = state.rounds.wrapping_add(1);
-    if resync || full_sync || (quiet && state.rounds % RESYNC_EVERY == 1) {
+    if resync || full_sync {
         if let Err(e) = sync_all(inner) {
             tracing::warn!(error = %e, "cannot read the endpoints; the next poll tries again");
+        }
+    } else if quiet {
+        // A change whose notification was lost (without the connection
+        // dropping) shows in the settings version: one query when current.
+        if let Err(e) = catch_up(inner) {
+            tracing::warn!(error = %e, "cannot read the endpoint changes; the next poll tries again");
         }
     }
     // Every poll interval at most (a third of the lease at least): an
     // endpoint whose lease is free, or one this replica holds but does not
     // serve yet (its lane was replaced while it was claimed), waits at most
     // that long, not a third of the lease.
-    let every = (pg.lease / 3).min(inner.engine.runtime.config.postgres_poll_interval);
+    let every = (pg.lease / 3).min(poll);
     let lease_due = state
         .last_lease_round
         .is_none_or(|at| at.elapsed() >= every);
@@ -277,6 +292,7 @@ fn leases(inner: &Inner, ensure_rows: bool) -> Result<Vec<EndpointId>> {
     pg.heartbeat()?;
     if ensure_rows {
         pg.ensure_leases()?;
+        pg.prune_settings_changes()?;
     }
     let kept: BTreeSet<EndpointId> = pg.renew_leases()?.into_iter().collect();
     for id in served(inner) {
@@ -389,10 +405,50 @@ fn sync_endpoint(inner: &Inner, id: EndpointId) -> Result<()> {
     apply(inner, &mut registry, id, record, tenant)
 }
 
-/// Brings every endpoint in line with the stored ones.
+/// Makes this replica's endpoints current before a publish routes: if an
+/// endpoint change was committed (through any replica) that this replica
+/// has not applied yet, applies it now rather than when its notification
+/// arrives. One query when current. Concurrent publishes that find the
+/// replica behind catch up once, in turn.
+pub(super) fn catch_up(inner: &Inner) -> Result<()> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(());
+    };
+    if pg.settings_version()? <= pg.settings_seen() {
+        return Ok(());
+    }
+    let _turn = inner.catching_up.lock();
+    let seen = pg.settings_seen();
+    let newest = pg.settings_version()?;
+    if newest <= seen {
+        return Ok(());
+    }
+    match pg.settings_changes(seen)? {
+        Some(changes) if changes.last().is_some_and(|(v, _)| *v >= newest) => {
+            let touched: BTreeSet<EndpointId> = changes.iter().map(|(_, id)| *id).collect();
+            for id in touched {
+                sync_endpoint(inner, id)?;
+                if let Some(lane) = lane_of(inner, id) {
+                    lane.adopt_health(&inner.engine, || pg.endpoint_state(id))?;
+                }
+            }
+            pg.mark_settings_seen(newest);
+            Ok(())
+        }
+        // The log no longer reaches back to what this replica applied.
+        _ => sync_all(inner),
+    }
+}
+
+/// Brings every endpoint in line with the stored ones; on PostgreSQL,
+/// this replica is then current up to the change read first.
 fn sync_all(inner: &Inner) -> Result<()> {
     let store = &inner.engine.runtime.store;
     let mut registry = inner.registry.write();
+    let version = match store.shared() {
+        Some(pg) => Some(pg.settings_version()?),
+        None => None,
+    };
     let tenants: BTreeMap<EndpointId, TenantId> = store
         .endpoint_tenants()?
         .into_iter()
@@ -422,6 +478,9 @@ fn sync_all(inner: &Inner) -> Result<()> {
         .collect();
     for id in gone {
         apply(inner, &mut registry, id, None, TenantId::default())?;
+    }
+    if let (Some(pg), Some(version)) = (store.shared(), version) {
+        pg.mark_settings_seen(version);
     }
     Ok(())
 }

@@ -50,6 +50,10 @@ struct Slot {
 /// at roughly 100 KiB however long its backlog.
 pub(crate) const LANE_WINDOW: usize = 1024;
 
+/// Conditional writes of an endpoint's state tried before one writes over
+/// whatever another replica stored (see `Lane::update_health`).
+const STATE_WRITE_TRIES: u32 = 3;
+
 /// Keys written per lock hold when a backlog is moved out of memory.
 const EVICT_CHUNK: usize = 4096;
 
@@ -223,29 +227,42 @@ impl Lane {
     pub(crate) fn update_health(
         self: &Arc<Self>,
         engine: &Arc<Engine>,
-        change: impl FnOnce(&mut EndpointStateRecord),
+        mut change: impl FnMut(&mut EndpointStateRecord),
     ) -> Result<EndpointStateRecord> {
+        let store = &engine.runtime.store;
         let updated = {
             let mut health = self.health.lock();
-            let mut next = health.clone();
-            change(&mut next);
-            let stored_mode = self.stored_health.lock().mode;
-            if worth_writing(&self.stored_health.lock(), &next) {
-                engine.runtime.store.put_endpoint_state(
-                    self.id,
-                    &next,
-                    stored_mode != next.mode,
-                )?;
-                *self.stored_health.lock() = next.clone();
+            let mut conflicts = 0;
+            loop {
+                let mut next = health.clone();
+                change(&mut next);
+                let stored = self.stored_health.lock().clone();
+                if worth_writing(&stored, &next) {
+                    // On a shared store another replica may have written
+                    // it since (a pause, the health of the replica that
+                    // sends it): written only over what this one last saw,
+                    // else re-read and `change` applied again to that. A
+                    // record that keeps changing under it is written over
+                    // after a few tries rather than never.
+                    let was = (conflicts < STATE_WRITE_TRIES).then_some(&stored);
+                    if !store.put_endpoint_state(self.id, &next, was, stored.mode != next.mode)? {
+                        conflicts += 1;
+                        let current = store.endpoint_state(self.id)?;
+                        *self.stored_health.lock() = current.clone();
+                        *health = current;
+                        continue;
+                    }
+                    *self.stored_health.lock() = next.clone();
+                }
+                // The mirrors change under the same lock, so they never
+                // show an older mode than the record.
+                self.receiving
+                    .store(next.mode != Mode::Disabled, Ordering::SeqCst);
+                let active = next.mode == Mode::Active;
+                let woke = self.active.swap(active, Ordering::SeqCst) != active && active;
+                *health = next;
+                break (health.clone(), woke);
             }
-            // The mirrors change under the same lock, so they never show
-            // an older mode than the record.
-            self.receiving
-                .store(next.mode != Mode::Disabled, Ordering::SeqCst);
-            let active = next.mode == Mode::Active;
-            let woke = self.active.swap(active, Ordering::SeqCst) != active && active;
-            *health = next;
-            (health.clone(), woke)
         };
         let (updated, woke) = updated;
         if woke {
@@ -295,19 +312,28 @@ impl Lane {
         self.held.load(Ordering::SeqCst) == 0
     }
 
-    /// The publish is durable: the delivery may go.
-    pub(crate) fn release(self: &Arc<Self>, engine: &Arc<Engine>, event: EventId, due_ms: u64) {
+    /// The publish is durable: the delivery may go. `false` if its place
+    /// was gone (the lane stopped serving the endpoint meanwhile, on a
+    /// shared store): whoever serves it now must hear of it.
+    pub(crate) fn release(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        event: EventId,
+        due_ms: u64,
+    ) -> bool {
         let mut st = self.state.lock();
-        if st.pending.contains_key(&event) || st.tail.contains_key(&event) {
-            st.insert(
-                event,
-                Slot {
-                    due: due(due_ms),
-                    implied: true,
-                },
-            );
-            self.poke(engine, &mut st);
+        if !(st.pending.contains_key(&event) || st.tail.contains_key(&event)) {
+            return false;
         }
+        st.insert(
+            event,
+            Slot {
+                due: due(due_ms),
+                implied: true,
+            },
+        );
+        self.poke(engine, &mut st);
+        true
     }
 
     /// The publish failed: forget the reservation.
@@ -878,7 +904,10 @@ impl Lane {
         // worker can take it in between.
         let mut st = self.state.lock();
         st.in_flight.remove(&event);
-        if let Some(r) = requeue {
+        // A lane that stopped serving its endpoint meanwhile (another
+        // replica holds the lease now) keeps no copy: the stored row is
+        // the new owner's to send.
+        if let Some(r) = requeue.filter(|_| self.served.load(Ordering::SeqCst)) {
             st.insert(
                 event,
                 Slot {

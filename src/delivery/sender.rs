@@ -263,6 +263,16 @@ fn try_deliver(
         }
         Err(e) => return Err(e),
     };
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = store.shared() {
+        if !pg.leases_fresh() {
+            // This replica may have lost the lease without knowing yet (it
+            // stalled): not a request until it knows. The row stays marked
+            // in flight with this attempt's number, for whoever serves it.
+            tracing::warn!(endpoint = %lane.id, event = %event_id, attempt, "endpoint leases not renewed recently; holding the attempt");
+            return Ok(Requeue::after(pg.lease / 10, false));
+        }
+    }
     let _span =
         tracing::debug_span!("attempt", endpoint = %lane.id, event = %event_id, attempt).entered();
     let mut outcome = send(engine, lane.id, route, event_id, &event, attempt);
@@ -414,6 +424,9 @@ fn after_outcome(
     let now = now_ms();
     let mut notices = Vec::new();
     lane.update_health(engine, |h| {
+        // Run again on a fresher record if another replica wrote it
+        // meanwhile: only the last run's notices count.
+        notices.clear();
         match next {
             DeliveryState::Delivered { .. } => {
                 if h.consecutive_failed_attempts > 0 || h.consecutive_failed_deliveries > 0 {

@@ -137,21 +137,25 @@ impl Storage {
         each!(self, s => s.endpoint_state(id))
     }
 
-    /// Writes an endpoint's state; `mode_changed` tells other replicas to
-    /// read it.
+    /// Writes an endpoint's state if the stored one is still `was` (what
+    /// this process last wrote or read); `false` if another replica
+    /// changed it meanwhile (never on sled, where this process is the only
+    /// writer). Without `was`, writes whatever is stored. `mode_changed`
+    /// tells other replicas to read it.
     pub(crate) fn put_endpoint_state(
         &self,
         id: EndpointId,
         rec: &EndpointStateRecord,
+        was: Option<&EndpointStateRecord>,
         mode_changed: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         // Only other replicas care, and sled has none.
         #[cfg(not(feature = "postgres"))]
-        let _ = mode_changed;
+        let _ = (was, mode_changed);
         match self {
-            Storage::Sled(s) => s.put_endpoint_state(id, rec),
+            Storage::Sled(s) => s.put_endpoint_state(id, rec).map(|()| true),
             #[cfg(feature = "postgres")]
-            Storage::Postgres(pg) => pg.put_endpoint_state(id, rec, mode_changed),
+            Storage::Postgres(pg) => pg.put_endpoint_state(id, rec, was, mode_changed),
         }
     }
 

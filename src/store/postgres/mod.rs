@@ -16,8 +16,10 @@ mod migrations;
 pub(crate) mod notify;
 mod publish;
 pub(crate) mod queue;
+mod settings;
 mod tenants;
 
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use postgres::{GenericClient, NoTls};
@@ -58,6 +60,12 @@ pub(crate) struct PgStore {
     /// This bus's name as a lease owner: unique per open.
     pub(crate) replica: String,
     pub(crate) lease: Duration,
+    /// The newest endpoint change this replica has applied (see
+    /// `settings.rs`).
+    settings_seen: AtomicI64,
+    /// When the last renewal of this replica's leases was sent (see
+    /// `queue.rs`: an attempt starts only while it is recent).
+    renewed_at: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl PgStore {
@@ -99,6 +107,8 @@ impl PgStore {
             channel: notify::channel(&options.schema),
             replica: format!("{}-{:016x}", std::process::id(), u64::from_be_bytes(id)),
             lease: options.lease,
+            settings_seen: AtomicI64::new(0),
+            renewed_at: parking_lot::Mutex::new(None),
         })
     }
 
@@ -197,12 +207,15 @@ impl PgStore {
              VALUES ($1, '', '-infinity') ON CONFLICT (endpoint) DO NOTHING",
         );
         let bytes = codec::encode(rec);
-        self.in_tx(|tx| {
+        let version = self.in_tx(|tx| {
             tx.execute(q.as_str(), &[&(id.0 as i64), &bytes])
                 .map_err(pg)?;
             tx.execute(lease.as_str(), &[&(id.0 as i64)]).map_err(pg)?;
-            self.notify(tx, &format!("n:{}", id.0))
-        })
+            self.notify(tx, &format!("n:{}", id.0))?;
+            self.bump_settings(tx, id)
+        })?;
+        self.applied_own(version);
+        Ok(())
     }
 
     pub(crate) fn endpoints(&self) -> Result<Vec<(EndpointId, Result<EndpointRecord>)>> {
@@ -245,27 +258,47 @@ impl PgStore {
         }
     }
 
-    /// Writes an endpoint's state; other replicas hear of it when `mode`
-    /// changed (`announce`).
+    /// Writes an endpoint's state if the stored record is still `was`
+    /// (byte for byte; a missing row counts as any `was`); `false`, and
+    /// nothing written, if another replica changed it meanwhile. Without
+    /// `was`, writes over whatever is stored. Other replicas hear of it
+    /// when `mode` changed (`announce`).
     pub(crate) fn put_endpoint_state(
         &self,
         id: EndpointId,
         rec: &EndpointStateRecord,
+        was: Option<&EndpointStateRecord>,
         announce: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let q = self.sql(
-            "INSERT INTO @.endpoint_states (endpoint, record) VALUES ($1, $2)
-             ON CONFLICT (endpoint) DO UPDATE SET record = EXCLUDED.record",
+            "INSERT INTO @.endpoint_states AS s (endpoint, record) VALUES ($1, $2)
+             ON CONFLICT (endpoint) DO UPDATE SET record = EXCLUDED.record
+             WHERE $3::bytea IS NULL OR s.record = $3",
         );
         let bytes = codec::encode(rec);
-        self.in_tx(|tx| {
-            tx.execute(q.as_str(), &[&(id.0 as i64), &bytes])
+        let expected = was.map(codec::encode);
+        let version = self.in_tx(|tx| {
+            let written = tx
+                .execute(q.as_str(), &[&(id.0 as i64), &bytes, &expected])
                 .map_err(pg)?;
-            if announce {
-                self.notify(tx, &format!("s:{}", id.0))?;
+            if written == 0 {
+                return Ok(None);
             }
-            Ok(())
-        })
+            if !announce {
+                return Ok(Some(None));
+            }
+            self.notify(tx, &format!("s:{}", id.0))?;
+            self.bump_settings(tx, id).map(|v| Some(Some(v)))
+        })?;
+        match version {
+            None => Ok(false),
+            Some(version) => {
+                if let Some(version) = version {
+                    self.applied_own(version);
+                }
+                Ok(true)
+            }
+        }
     }
 
     /// Removes an endpoint, its state, its lease and its unfinished
@@ -287,12 +320,15 @@ impl PgStore {
             statements
                 .push(self.sql("DELETE FROM @.deliveries WHERE endpoint = $1 AND NOT finished"));
         }
-        self.in_tx(|tx| {
+        let version = self.in_tx(|tx| {
             for q in &statements {
                 tx.execute(q.as_str(), &[&(id.0 as i64)]).map_err(pg)?;
             }
-            self.notify(tx, &format!("n:{}", id.0))
-        })
+            self.notify(tx, &format!("n:{}", id.0))?;
+            self.bump_settings(tx, id)
+        })?;
+        self.applied_own(version);
+        Ok(())
     }
 
     // ----- events -----

@@ -27,6 +27,26 @@ pub(crate) fn channel(schema: &str) -> String {
     format!("hookbus_{schema}")
 }
 
+/// Longest NOTIFY payload sent (PostgreSQL refuses 8000 bytes and more);
+/// past it, replicas are told to look at every endpoint they serve.
+const PAYLOAD_MAX: usize = 7000;
+
+/// `d:1,2,3`: new deliveries for these endpoints; `d:*` for too many to
+/// name.
+pub(crate) fn deliveries_payload(endpoints: &[EndpointId]) -> String {
+    let mut payload = String::from("d:");
+    for (i, id) in endpoints.iter().enumerate() {
+        if i > 0 {
+            payload.push(',');
+        }
+        payload.push_str(&id.0.to_string());
+        if payload.len() > PAYLOAD_MAX {
+            return "d:*".to_string();
+        }
+    }
+    payload
+}
+
 /// A notification as the replica acts on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
@@ -62,6 +82,15 @@ pub(crate) struct Listener {
 }
 
 impl PgStore {
+    /// Sends a notification now, outside any transaction.
+    pub(crate) fn notify_now(&self, payload: &str) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute("SELECT pg_notify($1, $2)", &[&self.channel(), &payload])
+                .map(drop)
+                .map_err(super::pg)
+        })
+    }
+
     /// Opens a connection of its own and listens on the schema's channel.
     pub(crate) fn listen(&self) -> Result<Listener> {
         let mut client = self.listener()?;
@@ -116,5 +145,19 @@ mod tests {
         assert_eq!(Change::parse("s:7"), Some(Change::State(EndpointId(7))));
         assert_eq!(Change::parse("d:1,x"), None);
         assert_eq!(Change::parse("zzz"), None);
+    }
+
+    #[test]
+    fn delivery_payloads_name_the_endpoints_or_all_of_them() {
+        let few = [EndpointId(1), EndpointId(2), EndpointId(30)];
+        assert_eq!(deliveries_payload(&few), "d:1,2,30");
+        assert_eq!(
+            Change::parse(&deliveries_payload(&few)),
+            Some(Change::Deliveries(Some(few.to_vec())))
+        );
+        let many: Vec<EndpointId> = (0..2000).map(|i| EndpointId(i64::MAX as u64 - i)).collect();
+        assert_eq!(deliveries_payload(&many), "d:*");
+        let most: Vec<EndpointId> = (0..300).map(|i| EndpointId(i64::MAX as u64 - i)).collect();
+        assert!(deliveries_payload(&most).len() < 8000);
     }
 }

@@ -1,12 +1,14 @@
 //! Publishing on PostgreSQL: the event, one delivery row per target and
 //! the idempotency key, in one transaction — the bus's own, or the host's
 //! (the transactional outbox: the event exists if and only if the host's
-//! transaction commits). The NOTIFY sent inside it reaches the replicas at
-//! commit.
+//! transaction commits). In the host's transaction, a NOTIFY sent inside
+//! it reaches the replicas at commit; the bus's own publishes notify after
+//! their commit, coalesced (`bus/notices.rs`).
 
 use postgres::GenericClient;
 
 use super::{codec, event_id, event_key, pg, PgStore};
+use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
 use crate::store::records::{DeliveryRecord, EventRecord};
@@ -30,21 +32,29 @@ pub(crate) enum Published {
     Duplicate(EventId),
 }
 
-/// Longest NOTIFY payload sent; past it, replicas are told to look at
-/// every endpoint they serve.
-const NOTIFY_PAYLOAD_MAX: usize = 7000;
-
 impl PgStore {
-    /// Writes a publish in a transaction of the bus's own and commits it.
+    /// Writes a publish in a transaction of the bus's own and commits it,
+    /// without a notification: the caller tells the other replicas once it
+    /// committed (coalesced, see `bus/notices.rs`).
     pub(crate) fn publish(&self, outbox: &Outbox<'_>) -> Result<Published> {
-        self.in_tx(|tx| self.publish_on(tx, outbox))
+        self.in_tx(|tx| self.write_publish(tx, outbox, false))
     }
 
-    /// Writes a publish through `client`: a transaction the caller commits.
+    /// Writes a publish through `tx`, a transaction the host commits, with
+    /// the notification inside it (delivered if and when it commits).
     pub(crate) fn publish_on(
+        &self,
+        tx: &mut impl GenericClient,
+        outbox: &Outbox<'_>,
+    ) -> Result<Published> {
+        self.write_publish(tx, outbox, true)
+    }
+
+    fn write_publish(
         &self,
         client: &mut impl GenericClient,
         outbox: &Outbox<'_>,
+        notify: bool,
     ) -> Result<Published> {
         let id = event_key(outbox.id);
         let now = outbox.record.created_ms as i64;
@@ -95,17 +105,10 @@ impl PgStore {
             client
                 .execute(insert.as_str(), &[&targets, &id, &now, &first])
                 .map_err(pg)?;
-            let mut payload = String::from("d:");
-            for (i, t) in targets.iter().enumerate() {
-                if i > 0 {
-                    payload.push(',');
-                }
-                payload.push_str(&t.to_string());
+            if notify {
+                let ids: Vec<EndpointId> = targets.iter().map(|&t| EndpointId(t as u64)).collect();
+                self.notify(client, &super::notify::deliveries_payload(&ids))?;
             }
-            if payload.len() > NOTIFY_PAYLOAD_MAX {
-                payload = "d:*".to_string();
-            }
-            self.notify(client, &payload)?;
         }
         Ok(Published::Stored)
     }

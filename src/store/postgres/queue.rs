@@ -16,7 +16,7 @@
 //! starts nor records an attempt; the new owner resends the delivery with
 //! the attempt number its row holds, which never goes backwards.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{codec, event_key, pg, PgStore};
 use crate::endpoint::EndpointId;
@@ -65,13 +65,31 @@ impl PgStore {
              WHERE owner = $1 RETURNING endpoint",
         );
         let lease = ms(self.lease);
-        self.with_conn(|c| {
+        // Taken before the query: every lease renewed (or claimed after it)
+        // runs at least a lease from here, whatever the server's clock says.
+        let sent = Instant::now();
+        let kept = self.with_conn(|c| {
             let rows = c.query(q.as_str(), &[&self.replica, &lease]).map_err(pg)?;
             Ok(rows
                 .iter()
                 .map(|r| EndpointId(r.get::<_, i64>(0) as u64))
                 .collect())
-        })
+        })?;
+        *self.renewed_at.lock() = Some(sent);
+        Ok(kept)
+    }
+
+    /// Whether this replica's leases were renewed recently enough that an
+    /// attempt may start now: within the first two thirds of the lease.
+    /// The check before every request on a shared store: a replica that
+    /// stalled (a pause, a starved CPU) past it may have lost its leases
+    /// without having heard yet, and must not send what another replica
+    /// may be sending already. Renewals come every third of the lease at
+    /// most, so a live replica is never held up by it.
+    pub(crate) fn leases_fresh(&self) -> bool {
+        self.renewed_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < self.lease.saturating_mul(2) / 3)
     }
 
     /// How many endpoints one replica should serve: all of them spread
