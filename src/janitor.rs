@@ -8,7 +8,11 @@
 //!    the next open reads only the events published since;
 //! 2. applies retention: deletes delivered events older than `retention`,
 //!    with their attempts, a bounded number per round, and forgets expired
-//!    idempotency keys.
+//!    idempotency keys;
+//! 3. on PostgreSQL, finishes the tenant deletions of replicas that died
+//!    part-way through ([`finish_interrupted_deletions`], which `Bus::open`
+//!    also calls before it loads any endpoint; on sled only `open` does, as
+//!    the one process).
 //!
 //! It sleeps on a condition variable that shutdown signals.
 
@@ -18,10 +22,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::delivery::Engine;
+use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
 use crate::store::records::DeliveryRecord;
+use crate::store::Storage;
 use crate::time::{self, now_ms};
 
 /// Deliveries younger than this are left implied: most are attempted well
@@ -87,6 +95,12 @@ fn run(engine: &Arc<Engine>, stop: &(Mutex<bool>, Condvar)) {
         }
         if let Err(e) = checkpoint(engine, Round::Periodic) {
             tracing::error!(error = %e, "janitor: moving the queue checkpoint failed");
+        }
+        #[cfg(feature = "postgres")]
+        if engine.runtime.store.is_shared() {
+            if let Err(e) = finish_interrupted_deletions(&engine.runtime.store, false) {
+                tracing::error!(error = %e, "janitor: finishing an interrupted tenant deletion failed");
+            }
         }
         if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
             last_retention = Some(Instant::now());
@@ -204,4 +218,62 @@ fn retention_round(engine: &Engine, from: EventId) -> Result<EventId> {
         );
     }
     Ok(next.unwrap_or(EventId::from_u128(0)))
+}
+
+/// Finishes the tenant deletions a crash interrupted: their endpoints are
+/// removed and every unfinished delivery to them ends cancelled. Called by
+/// `Bus::open` before any endpoint is loaded, and on a shared store by the
+/// janitor, for the deletions of replicas that died: one still being made
+/// by a live replica (which holds its lock) is left to it. Returns how many
+/// deletion records could not be read (left in place; reported when
+/// `report` is set, so the janitor does not repeat it every round).
+pub(crate) fn finish_interrupted_deletions(store: &Storage, report: bool) -> Result<usize> {
+    let mut unreadable = 0;
+    for (seq, rec) in store.tenant_deletions()? {
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(e) => {
+                if report {
+                    tracing::error!(error = %e, "a tenant deletion record cannot be read; left as is");
+                }
+                unreadable += 1;
+                continue;
+            }
+        };
+        #[cfg(feature = "postgres")]
+        let _held = match store.shared() {
+            Some(pg) => match pg.try_lock_tenant_deletion(seq)? {
+                Some(held) => Some(held),
+                // A live replica is making it.
+                None => continue,
+            },
+            None => None,
+        };
+        let endpoints: BTreeSet<u64> = rec.endpoints.iter().copied().collect();
+        for &id in &endpoints {
+            store.remove_endpoint_settings(EndpointId(id))?;
+        }
+        let mut implied: BTreeMap<EndpointId, Vec<EventId>> = BTreeMap::new();
+        if let Some(from) = rec.from {
+            for (ep, ev) in store.implied_deliveries_since(EventId::from_u128(from), &endpoints)? {
+                implied.entry(ep).or_default().push(ev);
+            }
+        }
+        let now = time::now_ms();
+        let mut cancelled = 0;
+        for &id in &endpoints {
+            let ep = EndpointId(id);
+            let events = implied.remove(&ep).unwrap_or_default();
+            cancelled += store.cancel_deliveries(ep, events, now)?;
+        }
+        store.commit()?;
+        store.finish_tenant_deletion(seq)?;
+        tracing::info!(
+            tenant = %rec.tenant,
+            endpoints = endpoints.len(),
+            cancelled,
+            "finished a tenant deletion interrupted by a crash"
+        );
+    }
+    Ok(unreadable)
 }

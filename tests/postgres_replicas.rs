@@ -347,3 +347,149 @@ fn a_killed_replicas_endpoints_are_taken_over_within_the_lease() {
     }
     survivor.shutdown().unwrap();
 }
+
+const DELETER_SCHEMA: &str = "HOOKBUS_PG_DELETER_SCHEMA";
+const DELETED_TENANT: &str = "acme";
+
+/// The replica killed part-way through a tenant deletion: opens the bus
+/// and deletes the tenant. Only runs when the parent test starts it.
+#[test]
+#[ignore = "started by a_tenant_deletion_cut_short_is_finished_by_a_live_replica"]
+fn child_tenant_deleter_entry() {
+    let Ok(schema) = std::env::var(DELETER_SCHEMA) else {
+        return;
+    };
+    let url = std::env::var(pg::URL_VAR).expect("the parent passes the server");
+    let bus = replica(&url, &schema, "deleter", Duration::from_secs(3))
+        .open()
+        .unwrap();
+    println!("OPEN");
+    let tenant = hookbus::TenantId::new(DELETED_TENANT).unwrap();
+    bus.delete_tenant(&tenant).unwrap();
+    println!("DELETED");
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+/// A replica killed (SIGKILL) while deleting a tenant leaves its deletion
+/// record; a live replica's janitor finishes it (the endpoints go from
+/// every replica, their queued deliveries end cancelled), without waiting
+/// for any replica to open.
+#[test]
+fn a_tenant_deletion_cut_short_is_finished_by_a_live_replica() {
+    let Some(url) = pg::url("a_tenant_deletion_cut_short_is_finished_by_a_live_replica") else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_tenant_deletion");
+    let live = replica(&url, &schema, "live", Duration::from_secs(3))
+        .janitor_interval(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    let tenant = hookbus::TenantId::new(DELETED_TENANT).unwrap();
+    // Many endpoints, so the deletion (one transaction per endpoint) takes
+    // long enough to be cut short; paused, so their deliveries stay queued.
+    let endpoints = 150;
+    let mut ids = Vec::new();
+    for i in 0..endpoints {
+        let ep = live
+            .add_endpoint(
+                EndpointConfig::new(format!("e{i}"), "http://127.0.0.1:9/hook")
+                    .tenant(DELETED_TENANT),
+            )
+            .unwrap();
+        live.pause_endpoint(ep.id()).unwrap();
+        ids.push(ep.id());
+    }
+    let other = live
+        .add_endpoint(EndpointConfig::new("other", "http://127.0.0.1:9/other"))
+        .unwrap();
+    live.pause_endpoint(other.id()).unwrap();
+    for n in 0..3 {
+        live.publish(
+            Event::new("thing.done", &json!({ "n": n }))
+                .unwrap()
+                .tenant(DELETED_TENANT),
+        )
+        .unwrap();
+        live.publish(Event::new("thing.done", &json!({ "n": n })).unwrap())
+            .unwrap();
+    }
+    let mut admin = pg::client(&url);
+    let count = |admin: &mut hookbus::postgres::Client, sql: &str| -> i64 {
+        admin
+            .query_one(&sql.replace("@.", &format!("\"{schema}\".")), &[])
+            .unwrap()
+            .get(0)
+    };
+
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "child_tenant_deleter_entry",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(DELETER_SCHEMA, &schema)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.trim() == "OPEN" => break,
+            Some(Ok(_)) => continue,
+            other => panic!("the deleting replica ended before it opened: {other:?}"),
+        }
+    }
+    // Killed as soon as its deletion record exists.
+    let deadline = Instant::now() + WAIT;
+    while count(&mut admin, "SELECT count(*) FROM @.tenant_deletions") == 0 {
+        assert!(Instant::now() < deadline, "the deletion never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = count(&mut admin, "SELECT count(*) FROM @.endpoints") - 1;
+    eprintln!("killed with {left} of {endpoints} of the tenant's endpoints left");
+    assert!(
+        left > 0 || count(&mut admin, "SELECT count(*) FROM @.tenant_deletions") > 0,
+        "the deletion was not cut short (it finished before the kill)"
+    );
+
+    eventually(WAIT * 2, "the live replica to finish the deletion", || {
+        count(&mut admin, "SELECT count(*) FROM @.tenant_deletions") == 0
+    });
+    assert_eq!(count(&mut admin, "SELECT count(*) FROM @.endpoints"), 1);
+    eventually(
+        WAIT,
+        "the tenant's endpoints to leave the live replica",
+        || live.tenant_endpoints(&tenant).is_empty(),
+    );
+    assert!(
+        live.endpoint(other.id()).is_some(),
+        "another tenant's endpoint stays"
+    );
+    // Every queued delivery of the tenant ended cancelled; the other
+    // tenant's three stay queued.
+    let unfinished = count(
+        &mut admin,
+        "SELECT count(*) FROM @.deliveries WHERE NOT finished",
+    );
+    assert_eq!(
+        unfinished, 3,
+        "only the other endpoint's deliveries are queued"
+    );
+    let cancelled = count(&mut admin, "SELECT count(*) FROM @.cancelled");
+    assert_eq!(cancelled, 3 * endpoints as i64);
+    // A publish to the tenant now reaches nothing.
+    let id = live
+        .publish(
+            Event::new("thing.done", &json!({}))
+                .unwrap()
+                .tenant(DELETED_TENANT),
+        )
+        .unwrap();
+    assert!(live.deliveries(id).unwrap().is_empty());
+    live.shutdown().unwrap();
+}

@@ -130,6 +130,58 @@ fn replica_bus(url: &str, schema: &str, name: &str) -> BusBuilder {
         .user_agent(format!("replica-{name}"))
 }
 
+/// What the database and the final bus say when the drain stalls: the
+/// leases, the replicas, each endpoint's unfinished deliveries, and the
+/// bus's own view of its queues.
+fn stall_report(url: &str, schema: &str, bus: &Bus) -> String {
+    let mut out = Vec::new();
+    let mut client = match hookbus::postgres::Client::connect(url, hookbus::postgres::NoTls) {
+        Ok(c) => c,
+        Err(e) => return format!("(cannot connect for the report: {e})"),
+    };
+    let queries = [
+        (
+            "leases",
+            format!(
+                "SELECT endpoint::text, owner, (until - now())::text FROM \"{schema}\".endpoint_leases ORDER BY endpoint"
+            ),
+        ),
+        (
+            "replicas",
+            format!("SELECT id, (now() - seen_at)::text, '' FROM \"{schema}\".replicas ORDER BY id"),
+        ),
+        (
+            "unfinished",
+            format!(
+                "SELECT endpoint::text, count(*)::text, count(*) FILTER (WHERE in_flight)::text
+                 FROM \"{schema}\".deliveries WHERE NOT finished GROUP BY endpoint ORDER BY endpoint"
+            ),
+        ),
+    ];
+    for (what, q) in queries {
+        match client.query(q.as_str(), &[]) {
+            Ok(rows) => {
+                for r in rows {
+                    let (a, b, c): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+                    out.push(format!("{what}: {a} | {b} | {c}"));
+                }
+            }
+            Err(e) => out.push(format!("{what}: query failed: {e}")),
+        }
+    }
+    for ep in bus.endpoints(None, 100).items {
+        out.push(format!(
+            "final bus: endpoint {} ({}) queue_depth {:?} status {:?}",
+            ep.id(),
+            ep.name(),
+            bus.queue_depth(ep.id()),
+            ep.status()
+        ));
+    }
+    out.push(format!("final bus stats: {:?}", bus.stats()));
+    out.join("\n")
+}
+
 // ----- the replica -----
 
 /// Appends one journal line with a single `write` (O_APPEND keeps lines of
@@ -527,10 +579,12 @@ fn postgres_replicas_survive_sigkill() {
             moved_at = Instant::now();
         }
         left = now_left;
-        assert!(
-            left == 0 || moved_at.elapsed() < STALL,
-            "nothing delivered for {STALL:?}: {left} acknowledged deliveries missing"
-        );
+        if left > 0 && moved_at.elapsed() >= STALL {
+            panic!(
+                "nothing delivered for {STALL:?}: {left} acknowledged deliveries missing\n{}",
+                stall_report(&url, &schema, &bus)
+            );
+        }
     }
     let drained = drain_started.elapsed();
     // Let in-flight repeats land, then stop.

@@ -137,7 +137,7 @@ impl Bus {
         let http = HttpClient::new(&http_options(&config))?;
         let store = open_storage(&config)?;
         let mut recovery = RecoveryReport::default();
-        recovery.corrupt_records += tenants::finish_interrupted_deletions(&store)?;
+        recovery.corrupt_records += janitor::finish_interrupted_deletions(&store, true)?;
         // What is read below is current up to this endpoint change at least.
         #[cfg(feature = "postgres")]
         if let Some(pg) = store.shared() {

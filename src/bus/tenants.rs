@@ -1,7 +1,7 @@
 //! Tenants on the bus: their endpoints, deliveries, log, stats and health,
 //! metadata, and deletion.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::endpoints::status_of;
@@ -177,6 +177,13 @@ impl Bus {
             }
             (seq, lanes)
         };
+        // On a shared store, other replicas finish a deletion whose replica
+        // died mid-way (the janitor); this one holds it while it works.
+        #[cfg(feature = "postgres")]
+        let _held = match store.shared() {
+            Some(pg) => Some(pg.lock_tenant_deletion(seq)?),
+            None => None,
+        };
         // The endpoints are unreachable now; the rest needs no lock.
         let mut report = TenantDeletion {
             endpoints: lanes.len(),
@@ -335,48 +342,4 @@ fn cancelled(ep: EndpointId, ev: EventId, c: &CancelledRecord) -> Delivery {
         at: time::from_ms(c.cancelled_ms),
     };
     d
-}
-
-/// Finishes the tenant deletions a crash interrupted, before any endpoint
-/// is loaded: their endpoints are removed and every unfinished delivery to
-/// them ends cancelled. Returns how many deletion records could not be
-/// read (reported and left in place).
-pub(super) fn finish_interrupted_deletions(store: &Storage) -> Result<usize> {
-    let mut unreadable = 0;
-    for (seq, rec) in store.tenant_deletions()? {
-        let rec = match rec {
-            Ok(rec) => rec,
-            Err(e) => {
-                tracing::error!(error = %e, "a tenant deletion record cannot be read; left as is");
-                unreadable += 1;
-                continue;
-            }
-        };
-        let endpoints: BTreeSet<u64> = rec.endpoints.iter().copied().collect();
-        for &id in &endpoints {
-            store.remove_endpoint_settings(EndpointId(id))?;
-        }
-        let mut implied: BTreeMap<EndpointId, Vec<EventId>> = BTreeMap::new();
-        if let Some(from) = rec.from {
-            for (ep, ev) in store.implied_deliveries_since(EventId::from_u128(from), &endpoints)? {
-                implied.entry(ep).or_default().push(ev);
-            }
-        }
-        let now = time::now_ms();
-        let mut cancelled = 0;
-        for &id in &endpoints {
-            let ep = EndpointId(id);
-            let events = implied.remove(&ep).unwrap_or_default();
-            cancelled += store.cancel_deliveries(ep, events, now)?;
-        }
-        store.commit()?;
-        store.finish_tenant_deletion(seq)?;
-        tracing::info!(
-            tenant = %rec.tenant,
-            endpoints = endpoints.len(),
-            cancelled,
-            "finished a tenant deletion interrupted by a crash"
-        );
-    }
-    Ok(unreadable)
 }

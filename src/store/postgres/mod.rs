@@ -81,7 +81,14 @@ impl PgStore {
                     reason: errors::describe_url_error(&e),
                 })?;
         let timeout_ms = options.statement_timeout.as_millis().max(1);
-        config.options(&format!("-c statement_timeout={timeout_ms}"));
+        // After the connection string's own `options` (kept, not replaced).
+        let server_options = match config.get_options() {
+            Some(given) if !given.trim().is_empty() => {
+                format!("{given} -c statement_timeout={timeout_ms}")
+            }
+            _ => format!("-c statement_timeout={timeout_ms}"),
+        };
+        config.options(&server_options);
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("hookbus");
@@ -363,8 +370,9 @@ impl PgStore {
         })
     }
 
-    /// A connection of its own (not pooled), for LISTEN.
-    pub(crate) fn listener(&self) -> Result<postgres::Client> {
+    /// A connection of its own (not pooled): for LISTEN, and for session
+    /// locks held while other work uses the pool.
+    pub(crate) fn dedicated(&self) -> Result<postgres::Client> {
         self.config.connect(NoTls).map_err(pg)
     }
 

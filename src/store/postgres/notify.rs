@@ -93,7 +93,7 @@ impl PgStore {
 
     /// Opens a connection of its own and listens on the schema's channel.
     pub(crate) fn listen(&self) -> Result<Listener> {
-        let mut client = self.listener()?;
+        let mut client = self.dedicated()?;
         client
             .batch_execute(&format!("LISTEN \"{}\"", self.channel()))
             .map_err(super::pg)?;

@@ -137,6 +137,45 @@ impl PgStore {
         })
     }
 
+    /// Holds tenant deletion `seq` for this replica until the guard is
+    /// dropped (or the process dies), waiting for a replica finishing it.
+    pub(crate) fn lock_tenant_deletion(&self, seq: u64) -> Result<HeldLock> {
+        let mut client = self.dedicated()?;
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtext($1))",
+                &[&self.deletion_lock_key(seq)],
+            )
+            .map_err(pg)?;
+        Ok(HeldLock { _session: client })
+    }
+
+    /// Holds tenant deletion `seq` if no live replica does, and it is still
+    /// unfinished; `None` otherwise.
+    pub(crate) fn try_lock_tenant_deletion(&self, seq: u64) -> Result<Option<HeldLock>> {
+        let mut client = self.dedicated()?;
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext($1))",
+                &[&self.deletion_lock_key(seq)],
+            )
+            .map_err(pg)?;
+        if !row.get::<_, bool>(0) {
+            return Ok(None);
+        }
+        // Finished by its own replica since the caller read the list?
+        let q = self.sql("SELECT 1 FROM @.tenant_deletions WHERE seq = $1");
+        let open = client
+            .query_opt(q.as_str(), &[&(seq as i64)])
+            .map_err(pg)?
+            .is_some();
+        Ok(open.then_some(HeldLock { _session: client }))
+    }
+
+    fn deletion_lock_key(&self, seq: u64) -> String {
+        format!("hookbus tenant deletion {}{seq}", self.prefix)
+    }
+
     pub(crate) fn finish_tenant_deletion(&self, seq: u64) -> Result<()> {
         let q = self.sql("DELETE FROM @.tenant_deletions WHERE seq = $1");
         self.with_conn(|c| {
@@ -215,4 +254,11 @@ impl PgStore {
                 .transpose()
         })
     }
+}
+
+/// A session advisory lock, held on a connection of its own (a deletion
+/// then never waits for its own pool) and released when this is dropped or
+/// the process dies.
+pub(crate) struct HeldLock {
+    _session: postgres::Client,
 }
