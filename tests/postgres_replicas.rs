@@ -225,6 +225,27 @@ fn a_publish_through_one_replica_sees_every_change_committed_through_another() {
     b.shutdown().unwrap();
 }
 
+/// Runs this test binary's ignored test `entry` as a child process with
+/// `env`, and returns once it printed the line `ready`.
+fn start_child(entry: &str, env: &[(&str, &str)], ready: &str) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", entry, "--ignored", "--nocapture"])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.trim() == ready => return child,
+            Some(Ok(_)) => continue,
+            other => panic!("{entry} ended before it printed {ready}: {other:?}"),
+        }
+    }
+}
+
 const CHILD_SCHEMA: &str = "HOOKBUS_PG_CHILD_SCHEMA";
 const CHILD_RECEIVER: &str = "HOOKBUS_PG_CHILD_RECEIVER";
 const CHILD_LEASE_MS: u64 = 2000;
@@ -272,23 +293,11 @@ fn a_killed_replicas_endpoints_are_taken_over_within_the_lease() {
             Reply::Status(200)
         }
     });
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_replica_entry", "--ignored", "--nocapture"])
-        .env(CHILD_SCHEMA, &schema)
-        .env(CHILD_RECEIVER, receiver.url(""))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.trim() == "READY" => break,
-            Some(Ok(_)) => continue,
-            other => panic!("the child replica ended before READY: {other:?}"),
-        }
-    }
+    let mut child = start_child(
+        "child_replica_entry",
+        &[(CHILD_SCHEMA, &schema), (CHILD_RECEIVER, &receiver.url(""))],
+        "READY",
+    );
     // Let it start an attempt, then kill it mid-flight.
     receiver.wait_until(WAIT, "the doomed replica's first attempt", |r| {
         !r.is_empty()
@@ -421,27 +430,11 @@ fn a_tenant_deletion_cut_short_is_finished_by_a_live_replica() {
             .get(0)
     };
 
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "child_tenant_deleter_entry",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(DELETER_SCHEMA, &schema)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.trim() == "OPEN" => break,
-            Some(Ok(_)) => continue,
-            other => panic!("the deleting replica ended before it opened: {other:?}"),
-        }
-    }
+    let mut child = start_child(
+        "child_tenant_deleter_entry",
+        &[(DELETER_SCHEMA, &schema)],
+        "OPEN",
+    );
     // Killed as soon as its deletion record exists.
     let deadline = Instant::now() + WAIT;
     while count(&mut admin, "SELECT count(*) FROM @.tenant_deletions") == 0 {
