@@ -63,6 +63,9 @@ pub(crate) struct Config {
     pub(crate) postgres_lease: Duration,
     #[cfg(feature = "postgres")]
     pub(crate) postgres_poll_interval: Duration,
+    /// How long opening a connection to the database may take.
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres_connect_timeout: Duration,
 }
 
 /// A connection string, which may hold a password: never printed.
@@ -256,6 +259,11 @@ impl Default for Config {
             postgres_lease: Duration::from_secs(30),
             #[cfg(feature = "postgres")]
             postgres_poll_interval: Duration::from_secs(1),
+            // For the database, not the receivers (that is
+            // `connect_timeout`); a `connect_timeout` in the connection
+            // string overrides it.
+            #[cfg(feature = "postgres")]
+            postgres_connect_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -65,8 +65,7 @@ fn bad_settings_are_refused_before_connecting() {
 #[test]
 fn unreachable_server_is_a_storage_error_of_kind_connection_refused() {
     // Port 9 (discard) has no PostgreSQL on this machine.
-    let err = Bus::postgres("postgres://postgres@127.0.0.1:9/test")
-        .connect_timeout(Duration::from_secs(2))
+    let err = Bus::postgres("postgres://postgres@127.0.0.1:9/test?connect_timeout=2")
         .open()
         .unwrap_err();
     match &err {

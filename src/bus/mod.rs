@@ -568,7 +568,7 @@ fn open_storage(config: &Config) -> Result<Storage> {
             pool_size: config.postgres_pool_size,
             statement_timeout: config.postgres_statement_timeout,
             lease: config.postgres_lease,
-            connect_timeout: config.connect_timeout,
+            connect_timeout: config.postgres_connect_timeout,
         };
         let store = crate::store::postgres::PgStore::open(&options)?;
         return Ok(Storage::Postgres(Box::new(store)));

@@ -44,8 +44,9 @@ pub(crate) struct PgOptions {
     pub(crate) pool_size: u32,
     pub(crate) statement_timeout: Duration,
     pub(crate) lease: Duration,
-    /// How long a caller waits for a pooled connection, and a connection
-    /// attempt for the server.
+    /// How long a connection attempt to the server may take, unless the
+    /// connection string sets `connect_timeout`. (A caller waits for a
+    /// pooled connection up to the statement timeout.)
     pub(crate) connect_timeout: Duration,
 }
 
@@ -89,7 +90,9 @@ impl PgStore {
             _ => format!("-c statement_timeout={timeout_ms}"),
         };
         config.options(&server_options);
-        config.connect_timeout(options.connect_timeout);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
         if config.get_application_name().is_none() {
             config.application_name("hookbus");
         }
@@ -100,7 +103,9 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(1))
-            .connection_timeout(options.connect_timeout)
+            // Waiting for a free connection is part of an operation, which
+            // may take up to the statement timeout.
+            .connection_timeout(options.statement_timeout)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build_unchecked(manager);
         let mut id = [0u8; 8];
