@@ -1,6 +1,6 @@
 //! Delivery rows, the delivery log and retention on PostgreSQL.
 
-use super::{codec, event_id, event_key, pg, PgStore};
+use super::{codec, event_id, event_key, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;

@@ -1,7 +1,7 @@
 //! Small values a feature keeps by name (the portal's session-signing key
 //! and revocations), shared by every replica.
 
-use super::{pg, PgStore};
+use super::{pg, PgStore, Sql};
 use crate::error::Result;
 
 impl PgStore {

@@ -8,6 +8,7 @@
 //! transaction as its event, so any replica can find it; `commit` is a
 //! no-op because every write commits its own transaction before it returns.
 
+mod conn;
 mod deliveries;
 mod errors;
 #[cfg(feature = "portal")]
@@ -22,7 +23,7 @@ mod tenants;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use postgres::{GenericClient, NoTls};
+use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::codec;
@@ -33,7 +34,9 @@ use crate::event::EventId;
 pub(crate) use errors::pg;
 pub(crate) use publish::{Outbox, Published};
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+use conn::{Conn, Manager, Sql, Tx};
+
+type Pool = r2d2::Pool<Manager>;
 
 /// What the PostgreSQL store needs to open; the bus builds it from its
 /// validated settings.
@@ -99,7 +102,7 @@ impl PgStore {
         let mut client = config.connect(NoTls).map_err(pg)?;
         migrations::run(&mut client, &options.schema)?;
         drop(client);
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let manager = Manager(PostgresConnectionManager::new(config.clone(), NoTls));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(1))
@@ -126,7 +129,7 @@ impl PgStore {
 
     /// A pooled connection; a pool that cannot get one within the connect
     /// timeout is a storage error the caller may retry.
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool.get().map_err(|e| {
             Error::Storage(crate::error::StorageError::io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -143,7 +146,7 @@ impl PgStore {
     /// Runs `f` in one transaction, retried once if the connection was
     /// lost before anything was committed (every caller's work is
     /// idempotent or rolled back whole).
-    fn in_tx<T>(&self, f: impl Fn(&mut postgres::Transaction<'_>) -> Result<T>) -> Result<T> {
+    fn in_tx<T>(&self, f: impl Fn(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -166,7 +169,7 @@ impl PgStore {
 
     /// Runs one read (or one single-statement write) with a retry on a
     /// lost connection.
-    fn with_conn<T>(&self, f: impl Fn(&mut postgres::Client) -> Result<T>) -> Result<T> {
+    fn with_conn<T>(&self, f: impl Fn(&mut Conn) -> Result<T>) -> Result<T> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -184,7 +187,7 @@ impl PgStore {
     }
 
     /// Tells every replica (this one included) about a change, at commit.
-    fn notify(&self, tx: &mut impl GenericClient, payload: &str) -> Result<()> {
+    fn notify(&self, tx: &mut impl Sql, payload: &str) -> Result<()> {
         tx.execute("SELECT pg_notify($1, $2)", &[&self.channel, &payload])
             .map_err(pg)?;
         Ok(())

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::PgStore;
+use super::{PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 

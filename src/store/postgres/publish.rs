@@ -5,9 +5,7 @@
 //! it reaches the replicas at commit; the bus's own publishes notify after
 //! their commit, coalesced (`bus/notices.rs`).
 
-use postgres::GenericClient;
-
-use super::{codec, event_id, event_key, pg, PgStore};
+use super::{codec, event_id, event_key, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
@@ -42,17 +40,13 @@ impl PgStore {
 
     /// Writes a publish through `tx`, a transaction the host commits, with
     /// the notification inside it (delivered if and when it commits).
-    pub(crate) fn publish_on(
-        &self,
-        tx: &mut impl GenericClient,
-        outbox: &Outbox<'_>,
-    ) -> Result<Published> {
+    pub(crate) fn publish_on(&self, tx: &mut impl Sql, outbox: &Outbox<'_>) -> Result<Published> {
         self.write_publish(tx, outbox, true)
     }
 
     fn write_publish(
         &self,
-        client: &mut impl GenericClient,
+        client: &mut impl Sql,
         outbox: &Outbox<'_>,
         notify: bool,
     ) -> Result<Published> {

@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{codec, event_key, pg, PgStore};
+use super::{codec, event_key, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;

@@ -9,9 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use postgres::GenericClient;
-
-use super::{pg, PgStore};
+use super::{pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 
@@ -24,11 +22,7 @@ impl PgStore {
     /// Records an endpoint change in the caller's transaction: the counter
     /// goes up by one (its row lock orders changes by commit) and the log
     /// names the endpoint. Returns the change's number.
-    pub(super) fn bump_settings(
-        &self,
-        tx: &mut impl GenericClient,
-        endpoint: EndpointId,
-    ) -> Result<i64> {
+    pub(super) fn bump_settings(&self, tx: &mut impl Sql, endpoint: EndpointId) -> Result<i64> {
         let bump = self
             .sql("UPDATE @.settings_version SET version = version + 1 WHERE one RETURNING version");
         let log = self.sql("INSERT INTO @.settings_changes (version, endpoint) VALUES ($1, $2)");

@@ -2,7 +2,7 @@
 //! metadata, tenant deletions in progress and the deliveries they
 //! cancelled. Same records and rules as the sled store's `tenants.rs`.
 
-use super::{codec, event_id, event_key, pg, PgStore};
+use super::{codec, event_id, event_key, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
 use crate::event::EventId;
