@@ -134,6 +134,15 @@ impl IdGenerator {
         self.next_with(|_| {})
     }
 
+    /// Ids handed out from now on are above `id` (one another process
+    /// stored: on a shared store, so that a publish that begins after
+    /// another replica's returned gets the larger id whatever the clocks).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn raise_floor(&self, id: EventId) {
+        let mut last = self.last.lock();
+        *last = (*last).max(id.0);
+    }
+
     /// Runs `f` with the last id handed out, while no new one can be.
     pub(crate) fn with_last<R>(&self, f: impl FnOnce(u128) -> R) -> R {
         f(*self.last.lock())

@@ -225,6 +225,45 @@ fn a_publish_through_one_replica_sees_every_change_committed_through_another() {
     b.shutdown().unwrap();
 }
 
+/// An ordered endpoint keeps publish order when the events are published
+/// through different replicas: one replica serves it, and an event
+/// published through the other (whose publish returned before the next
+/// began) is sent before the next even though it arrives by notification.
+#[test]
+fn an_ordered_endpoint_keeps_publish_order_across_replicas() {
+    let Some(url) = pg::url("an_ordered_endpoint_keeps_publish_order_across_replicas") else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_ordered");
+    let receiver = Receiver::ok();
+    let lease = Duration::from_secs(3);
+    let a = replica(&url, &schema, "a", lease).open().unwrap();
+    let b = replica(&url, &schema, "b", lease).open().unwrap();
+    a.add_endpoint(
+        EndpointConfig::new("ordered", receiver.url("/o"))
+            .ordered(true)
+            .concurrency(4),
+    )
+    .unwrap();
+    eventually(WAIT, "a replica to serve the endpoint", || {
+        owners(&url, &schema) == 1
+    });
+    let events = 60u64;
+    for n in 0..events {
+        let via = if n % 2 == 0 { &a } else { &b };
+        via.publish(Event::new("thing.done", &json!({ "n": n })).unwrap())
+            .unwrap();
+    }
+    let got = receiver.wait_for("/o", events as usize, WAIT * 2);
+    let order: Vec<u64> = got
+        .iter()
+        .map(|r| r.json()["data"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, (0..events).collect::<Vec<_>>());
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
 /// Runs this test binary's ignored test `entry` as a child process with
 /// `env`, and returns once it printed the line `ready`.
 fn start_child(entry: &str, env: &[(&str, &str)], ready: &str) -> std::process::Child {

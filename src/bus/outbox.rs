@@ -75,8 +75,9 @@ impl Bus {
             return Err(PublishError::new(Error::ShutDown, event));
         };
         // Every endpoint change committed before this publish began, on any
-        // replica, counts in its routing.
-        if let Err(e) = super::replicas::catch_up(&self.inner) {
+        // replica, counts in its routing, and its id is above every event
+        // stored.
+        if let Err(e) = super::replicas::before_publish(&self.inner) {
             return Err(PublishError::new(e, event));
         }
         let now_us = time::now_us();

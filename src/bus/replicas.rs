@@ -417,6 +417,33 @@ pub(super) fn catch_up(inner: &Inner) -> Result<()> {
     if pg.settings_version()? <= pg.settings_seen() {
         return Ok(());
     }
+    catch_up_now(inner)
+}
+
+/// Before a publish: makes the endpoints current (as [`catch_up`]) and
+/// raises this replica's event ids above every event stored, so that an
+/// event whose publish began after another replica's returned gets the
+/// larger id, which is what an ordered endpoint's order follows. One
+/// query when current.
+pub(super) fn before_publish(inner: &Inner) -> Result<()> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(());
+    };
+    let (version, last) = pg.before_publish()?;
+    if let Some(last) = last {
+        inner.engine.runtime.ids.raise_floor(last);
+    }
+    if version <= pg.settings_seen() {
+        return Ok(());
+    }
+    catch_up_now(inner)
+}
+
+/// Applies the endpoint changes this replica has not applied yet.
+fn catch_up_now(inner: &Inner) -> Result<()> {
+    let Some(pg) = inner.engine.runtime.store.shared() else {
+        return Ok(());
+    };
     let _turn = inner.catching_up.lock();
     let seen = pg.settings_seen();
     let newest = pg.settings_version()?;

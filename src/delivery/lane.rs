@@ -88,7 +88,15 @@ struct LaneState {
 }
 
 impl LaneState {
+    /// Queues a delivery, unless it is being attempted now: its attempt is
+    /// what sends it (and requeues it if need be). On a shared store, a
+    /// resend or recover queues deliveries while the notification of the
+    /// same write may have loaded them already; queuing one beside its own
+    /// attempt would let a second worker attempt it at the same time.
     fn insert(&mut self, event: EventId, slot: Slot) {
+        if self.in_flight.contains_key(&event) {
+            return;
+        }
         if self.spill_from.is_some_and(|lo| event >= lo) {
             self.tail.insert(event, slot);
             return;
@@ -945,4 +953,30 @@ fn worth_writing(stored: &EndpointStateRecord, next: &EndpointStateRecord) -> bo
         || stored.consecutive_failed_deliveries != next.consecutive_failed_deliveries
         || drifted(stored.last_success_ms, next.last_success_ms)
         || drifted(stored.last_failure_ms, next.last_failure_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_in_flight_is_not_queued_beside_its_attempt() {
+        let mut st = LaneState::default();
+        let event = EventId::from_u128(7);
+        let slot = Slot {
+            due: 0,
+            implied: false,
+        };
+        st.insert(event, slot);
+        // Taken by a worker.
+        st.remove(event);
+        st.in_flight.insert(event, false);
+        // A recover (or a stored window) queues it again meanwhile.
+        st.insert(event, slot);
+        assert!(st.pending.is_empty() && st.by_due.is_empty() && st.tail.is_empty());
+        // Its attempt ends with a retry: requeued as usual.
+        st.in_flight.remove(&event);
+        st.insert(event, slot);
+        assert_eq!(st.pending.len(), 1);
+    }
 }

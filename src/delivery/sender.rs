@@ -52,6 +52,8 @@ use crate::log::{Attempt, ErrorKind, Trigger};
 use crate::notice::Notice;
 use crate::signing;
 use crate::signing::Signing;
+#[cfg(feature = "postgres")]
+use crate::store::queue::Window;
 use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryState, EventRecord, Mode};
 use crate::store::Stored;
 use crate::time::{self, now_ms};
@@ -194,6 +196,36 @@ fn try_deliver(
     };
     let route = lane.route();
     let now = now_ms();
+    #[cfg(feature = "postgres")]
+    if route.settings.ordered {
+        if let Some(pg) = store.shared() {
+            // Another replica's publish (or one of this replica's that
+            // committed while it began serving the endpoint) may have an
+            // older event whose row this lane has not read yet: it goes
+            // first. One indexed query per attempt on an ordered endpoint.
+            // (A row that cannot be read is skipped here as everywhere;
+            // the queue reads report it.)
+            let older: Vec<_> = pg
+                .unfinished_before(lane.id, event_id, super::LANE_WINDOW, |e| lane.contains(e))?
+                .into_iter()
+                .filter(Result::is_ok)
+                .collect();
+            if !older.is_empty() {
+                lane.load_stored(
+                    engine,
+                    Window {
+                        found: older,
+                        next: None,
+                    },
+                    false,
+                );
+                return Ok(Some(Requeue {
+                    due_ms: now,
+                    implied: stored == Stored::Implied,
+                }));
+            }
+        }
+    }
     let attempt = match delivery.state {
         DeliveryState::Waiting {
             next_attempt,

@@ -133,6 +133,43 @@ impl PgStore {
         }
     }
 
+    /// An endpoint's unfinished deliveries of events older than `before`
+    /// that `skip` does not name, oldest first, up to `limit`. For an
+    /// ordered endpoint: what must go before `before`.
+    pub(crate) fn unfinished_before(
+        &self,
+        ep: EndpointId,
+        before: EventId,
+        limit: usize,
+        skip: impl Fn(EventId) -> bool,
+    ) -> Result<Vec<Result<Unfinished>>> {
+        let q = self.sql(
+            "SELECT event, record FROM @.deliveries
+             WHERE endpoint = $1 AND NOT finished AND event < $2
+             ORDER BY event LIMIT $3",
+        );
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let rows = self.with_conn(|c| {
+            c.query(q.as_str(), &[&(ep.0 as i64), &event_key(before), &limit])
+                .map_err(pg)
+        })?;
+        let mut found = Vec::new();
+        for row in &rows {
+            let ev = event_id(row.get(0))?;
+            if skip(ev) {
+                continue;
+            }
+            found.push(
+                codec::decode::<DeliveryRecord>("delivery", row.get(1)).map(|record| Unfinished {
+                    endpoint: ep,
+                    event: ev,
+                    record,
+                }),
+            );
+        }
+        Ok(found)
+    }
+
     /// How many deliveries of an endpoint are unfinished, and how many of
     /// those are in flight.
     pub(crate) fn depth(&self, ep: EndpointId) -> Result<(usize, usize)> {

@@ -5,13 +5,15 @@
 //! replica has applied and catches up first if it is behind (see
 //! `bus/replicas.rs`), so an endpoint added through replica A receives an
 //! event published through replica B a moment later — not only once B
-//! hears the notification.
+//! hears the notification. The same read gives the largest event id
+//! stored, so that event ids follow publish order across replicas too.
 
 use std::sync::atomic::Ordering;
 
-use super::{pg, PgStore, Sql};
+use super::{event_id, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
 use crate::error::Result;
+use crate::event::EventId;
 
 /// Changes kept in the log. A replica further behind than this reads every
 /// endpoint again instead (one query; rare: a replica that was stalled
@@ -48,6 +50,20 @@ impl PgStore {
     pub(crate) fn settings_version(&self) -> Result<i64> {
         let q = self.sql("SELECT version FROM @.settings_version WHERE one");
         self.with_conn(|c| Ok(c.query_one(q.as_str(), &[]).map_err(pg)?.get(0)))
+    }
+
+    /// What a publish reads first: the newest endpoint change committed,
+    /// and the largest event id stored (on any replica). One round trip.
+    pub(crate) fn before_publish(&self) -> Result<(i64, Option<EventId>)> {
+        let q = self.sql(
+            "SELECT (SELECT version FROM @.settings_version WHERE one),
+                    (SELECT id FROM @.events ORDER BY id DESC LIMIT 1)",
+        );
+        self.with_conn(|c| {
+            let row = c.query_one(q.as_str(), &[]).map_err(pg)?;
+            let last: Option<&[u8]> = row.get(1);
+            Ok((row.get(0), last.map(event_id).transpose()?))
+        })
     }
 
     /// The newest change this replica has applied.
