@@ -27,7 +27,7 @@ pub(crate) use storage::Storage;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sled::IVec;
 
@@ -69,6 +69,28 @@ pub(crate) struct StoreOptions {
 pub(crate) struct Store {
     db: sled::Db,
     group: GroupCommit,
+    /// Declared after `db`, so dropped after it: see [`Released`].
+    _released: Released,
+}
+
+/// Waits, when the store is dropped, until sled has let go of the
+/// directory's file lock: sled's own threads hold it a moment after its
+/// last handle is gone, and a bus reopened on the directory right after
+/// shutting down would otherwise find it `AlreadyOpen`.
+struct Released {
+    dir: PathBuf,
+}
+
+/// Longest wait for sled to let go of the directory at drop.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + RELEASE_WAIT;
+        while lock::held_elsewhere(&self.dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// One delivery that has not finished, found at open.
@@ -127,6 +149,9 @@ impl Store {
         let store = Store {
             db,
             group: GroupCommit::default(),
+            _released: Released {
+                dir: options.path.clone(),
+            },
         };
         store.check_format()?;
         Ok(store)
