@@ -101,7 +101,16 @@ impl FromStr for EventId {
 /// Hands out strictly increasing [`EventId`]s.
 pub(crate) struct IdGenerator {
     last: Mutex<u128>,
+    /// Within a millisecond, step up by a random amount instead of one:
+    /// replicas that raise their floor to the same stored id then still
+    /// make different ids (see [`IdGenerator::shared`]).
+    spread: bool,
 }
+
+/// Largest random step between two ids of one millisecond on a shared
+/// store: 2^40, so 2^40 ids fit in a millisecond and two replicas stepping
+/// from one floor collide with odds of 2^-40.
+const SPREAD_STEP: u64 = 1 << 40;
 
 impl IdGenerator {
     /// `floor` is the largest id already stored; new ids are always above it,
@@ -109,6 +118,20 @@ impl IdGenerator {
     pub(crate) fn new(floor: Option<EventId>) -> Self {
         IdGenerator {
             last: Mutex::new(floor.map_or(0, |id| id.0)),
+            spread: false,
+        }
+    }
+
+    /// For a store shared by replicas, which raise their floor to the ids
+    /// the others store: within a millisecond, ids step up by a random
+    /// amount, so two replicas stepping from one floor do not make the
+    /// same id. (Should they still, the publish finds the id taken and
+    /// fails rather than acknowledging an event it did not store.)
+    #[cfg(feature = "postgres")]
+    pub(crate) fn shared(floor: Option<EventId>) -> Self {
+        IdGenerator {
+            spread: true,
+            ..IdGenerator::new(floor)
         }
     }
 
@@ -122,6 +145,8 @@ impl IdGenerator {
         // unique, and no random draw is needed.
         let id = if ms > *last >> 80 {
             (ms << 80) | random_80()
+        } else if self.spread {
+            *last + 1 + u128::from(fastrand::u64(..SPREAD_STEP))
         } else {
             *last + 1
         };

@@ -264,6 +264,63 @@ fn an_ordered_endpoint_keeps_publish_order_across_replicas() {
     b.shutdown().unwrap();
 }
 
+/// Replicas publishing at once never hand out one event id twice, and
+/// every acknowledged publish is stored as itself: ids follow the stored
+/// ones across replicas (for order), so two replicas publishing in the
+/// same millisecond start from the same floor.
+#[test]
+fn replicas_publishing_at_once_never_share_an_event_id() {
+    let Some(url) = pg::url("replicas_publishing_at_once_never_share_an_event_id") else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_ids");
+    let lease = Duration::from_secs(3);
+    let a = replica(&url, &schema, "a", lease).open().unwrap();
+    let b = replica(&url, &schema, "b", lease).open().unwrap();
+    let published: Vec<(hookbus::EventId, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|t| {
+                let bus = if t % 2 == 0 { &a } else { &b };
+                scope.spawn(move || {
+                    (0..200)
+                        .map(|n| {
+                            let tag = format!("t{t}n{n}");
+                            let id = bus
+                                .publish(Event::new("thing.done", &json!({ "tag": tag })).unwrap())
+                                .unwrap();
+                            (id, tag)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let distinct: std::collections::BTreeSet<_> = published.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        distinct.len(),
+        published.len(),
+        "an event id was handed out twice"
+    );
+    for (id, tag) in &published {
+        let stored = a
+            .event(*id)
+            .unwrap()
+            .expect("an acknowledged event is stored");
+        let payload: serde_json::Value = serde_json::from_slice(&stored.payload).unwrap();
+        assert_eq!(
+            payload["tag"],
+            json!(tag),
+            "{id} is stored as another event"
+        );
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
 /// Runs this test binary's ignored test `entry` as a child process with
 /// `env`, and returns once it printed the line `ready`.
 fn start_child(entry: &str, env: &[(&str, &str)], ready: &str) -> std::process::Child {

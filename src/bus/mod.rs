@@ -159,7 +159,11 @@ impl Bus {
                 }
             }
         }
-        let ids = IdGenerator::new(store.last_event_id()?);
+        let ids = match store.is_shared() {
+            #[cfg(feature = "postgres")]
+            true => IdGenerator::shared(store.last_event_id()?),
+            _ => IdGenerator::new(store.last_event_id()?),
+        };
         let engine = Arc::new(Engine::new(Runtime::new(store, http, config, ids)));
         let mut registry = BTreeMap::new();
         let unreadable_tenant = |id: EndpointId| {

@@ -7,7 +7,7 @@
 
 use super::{codec, event_id, event_key, pg, PgStore, Sql};
 use crate::endpoint::EndpointId;
-use crate::error::Result;
+use crate::error::{Error, Result, StorageError};
 use crate::event::EventId;
 use crate::store::records::{DeliveryRecord, EventRecord};
 
@@ -87,6 +87,18 @@ impl PgStore {
             .execute(insert_event.as_str(), &[&id, &codec::encode(outbox.record)])
             .map_err(pg)?;
         if inserted == 0 {
+            // Only if the stored event is this one: another replica's event
+            // under the same id (ids are unique with odds of 2^-40 per
+            // pair, not by construction) must not make this publish look
+            // stored.
+            let stored = self.sql("SELECT record FROM @.events WHERE id = $1");
+            let row = client.query_one(stored.as_str(), &[&id]).map_err(pg)?;
+            if row.get::<_, &[u8]>(0) != codec::encode(outbox.record).as_slice() {
+                return Err(Error::Storage(StorageError::engine(format!(
+                    "event id {} is taken by another event; publish again",
+                    outbox.id
+                ))));
+            }
             return Ok(Published::Stored);
         }
         if !outbox.record.targets.is_empty() {
