@@ -100,7 +100,9 @@ pub enum Error {
     EndpointNotFound(EndpointId),
     /// The directory holds something that is not a hookbus database.
     ForeignDirectory(String),
-    /// Another bus, in this process or another, has the directory open.
+    /// Another bus, in this process or another, has the directory open
+    /// (after a wait of up to 1 s at open for a handle just dropped to
+    /// let go of it).
     AlreadyOpen(String),
     /// The database was written by a newer, incompatible hookbus.
     IncompatibleFormat {

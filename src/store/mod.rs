@@ -84,6 +84,12 @@ struct Released {
 /// Longest wait for sled to let go of the directory at drop.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
+/// Longest wait at open for a lock on the directory to be let go before
+/// the open fails with `AlreadyOpen`: long enough for sled's threads to
+/// finish with a handle dropped a moment before, short enough that a
+/// directory really in use elsewhere is reported promptly.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 impl Drop for Released {
     fn drop(&mut self) {
         let deadline = Instant::now() + RELEASE_WAIT;
@@ -119,8 +125,20 @@ impl Store {
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(Some(options.flush_every.as_millis().max(1) as u64));
         // sled 0.34 can panic on some damaged files instead of returning an
-        // error; a damaged directory must not take the host down.
-        let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
+        // error; a damaged directory must not take the host down. A lock
+        // held by a sled handle this process just dropped is let go by
+        // sled's threads a moment later: waited for, up to LOCK_WAIT.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let opened = loop {
+            let opened = catch_unwind(AssertUnwindSafe(|| sled_config.open()));
+            let locked = matches!(&opened, Ok(Err(sled::Error::Io(_))))
+                && lock::held_elsewhere(&options.path);
+            if !locked || Instant::now() >= deadline {
+                break opened;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Corruption { .. })) => {
                 return Err(Error::Corrupt {
