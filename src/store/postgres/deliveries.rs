@@ -111,15 +111,7 @@ impl PgStore {
                 if skip(ev) {
                     continue;
                 }
-                found.push(
-                    codec::decode::<DeliveryRecord>("delivery", row.get(1)).map(|record| {
-                        Unfinished {
-                            endpoint: ep,
-                            event: ev,
-                            record,
-                        }
-                    }),
-                );
+                found.push(unfinished(ep, ev, row.get(1)));
             }
             match rows.last() {
                 Some(last) if full => {
@@ -159,13 +151,7 @@ impl PgStore {
             if skip(ev) {
                 continue;
             }
-            found.push(
-                codec::decode::<DeliveryRecord>("delivery", row.get(1)).map(|record| Unfinished {
-                    endpoint: ep,
-                    event: ev,
-                    record,
-                }),
-            );
+            found.push(unfinished(ep, ev, row.get(1)));
         }
         Ok(found)
     }
@@ -405,4 +391,14 @@ impl PgStore {
         let q = self.sql("DELETE FROM @.idempotency WHERE created_ms < $1");
         self.with_conn(|c| Ok(c.execute(q.as_str(), &[&(cutoff_ms as i64)]).map_err(pg)? as usize))
     }
+}
+
+/// A delivery row read for a queue: its record decoded, or the reason it
+/// cannot be.
+fn unfinished(ep: EndpointId, ev: EventId, record: &[u8]) -> Result<Unfinished> {
+    codec::decode::<DeliveryRecord>("delivery", record).map(|record| Unfinished {
+        endpoint: ep,
+        event: ev,
+        record,
+    })
 }

@@ -83,8 +83,9 @@ impl PgStore {
         // publish): it is stored, deliveries and all.
         let insert_event = self
             .sql("INSERT INTO @.events (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING");
+        let record = codec::encode(outbox.record);
         let inserted = client
-            .execute(insert_event.as_str(), &[&id, &codec::encode(outbox.record)])
+            .execute(insert_event.as_str(), &[&id, &record])
             .map_err(pg)?;
         if inserted == 0 {
             // Only if the stored event is this one: another replica's event
@@ -93,7 +94,7 @@ impl PgStore {
             // stored.
             let stored = self.sql("SELECT record FROM @.events WHERE id = $1");
             let row = client.query_one(stored.as_str(), &[&id]).map_err(pg)?;
-            if row.get::<_, &[u8]>(0) != codec::encode(outbox.record).as_slice() {
+            if row.get::<_, &[u8]>(0) != record.as_slice() {
                 return Err(Error::Storage(StorageError::engine(format!(
                     "event id {} is taken by another event; publish again",
                     outbox.id
