@@ -259,7 +259,89 @@ fn an_ordered_endpoint_keeps_publish_order_across_replicas() {
         .iter()
         .map(|r| r.json()["data"]["n"].as_u64().unwrap())
         .collect();
-    assert_eq!(order, (0..events).collect::<Vec<_>>());
+    let senders: Vec<String> = got
+        .iter()
+        .take(8)
+        .map(|r| {
+            format!(
+                "n={} attempt {} by {}",
+                r.json()["data"]["n"],
+                r.attempt(),
+                r.header("user-agent").unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        (0..events).collect::<Vec<_>>(),
+        "first requests: {senders:?}"
+    );
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
+/// An ordered endpoint finishes the delivery it has begun before it sends
+/// an older one stored after it began: publishes that overlap (here, one
+/// made inside a host transaction that commits late) may be stored out of
+/// id order, and the later-stored one waits its turn instead of cutting in
+/// between the other's attempts.
+#[test]
+fn an_ordered_endpoint_finishes_a_begun_delivery_before_an_older_one_stored_later() {
+    let Some(url) =
+        pg::url("an_ordered_endpoint_finishes_a_begun_delivery_before_an_older_one_stored_later")
+    else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_ordered_begun");
+    // The first request fails, every later one succeeds.
+    let receiver = Receiver::start(|_, n| Reply::Status(if n == 0 { 500 } else { 200 }));
+    let lease = Duration::from_secs(3);
+    let retry = Duration::from_millis(600);
+    let a = replica(&url, &schema, "a", lease)
+        .retry_delays([retry])
+        .open()
+        .unwrap();
+    let b = replica(&url, &schema, "b", lease)
+        .retry_delays([retry])
+        .open()
+        .unwrap();
+    a.add_endpoint(EndpointConfig::new("ordered", receiver.url("/o")).ordered(true))
+        .unwrap();
+    eventually(WAIT, "a replica to serve the endpoint", || {
+        owners(&url, &schema) == 1
+    });
+
+    // The older event, published through b inside a host transaction that
+    // is still open.
+    let mut host = pg::client(&url);
+    let mut tx = host.transaction().unwrap();
+    let older = b
+        .publish_in(
+            &mut tx,
+            Event::new("thing.done", &json!({ "n": "older" })).unwrap(),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let newer = a
+        .publish(Event::new("thing.done", &json!({ "n": "newer" })).unwrap())
+        .unwrap();
+    assert!(older < newer, "ids follow the order the publishes began");
+    // The newer one is tried and fails; its retry is due in `retry`.
+    receiver.wait_for("/o", 1, WAIT);
+    // Now the older one is stored, while the newer one waits for its retry.
+    tx.commit().unwrap();
+
+    let got = receiver.wait_for("/o", 3, WAIT);
+    let sent: Vec<(String, u64)> = got.iter().map(|r| (r.webhook_id(), r.attempt())).collect();
+    assert_eq!(
+        sent,
+        vec![
+            (newer.to_string(), 1),
+            (newer.to_string(), 2),
+            (older.to_string(), 1)
+        ],
+        "the begun delivery finishes first"
+    );
     a.shutdown().unwrap();
     b.shutdown().unwrap();
 }

@@ -22,8 +22,8 @@ use crate::stats::Counters;
 #[cfg(feature = "postgres")]
 use crate::store::queue::Window;
 use crate::store::records::{DeliveryState, EndpointStateRecord, Mode};
-use crate::store::Storage;
-use crate::time::{self, now_ms};
+use crate::store::{Storage, Unfinished};
+use crate::time::now_ms;
 
 /// `due` of a delivery whose publish is not yet durable: never attempted
 /// until released, and it holds back the deliveries behind it on an ordered
@@ -75,6 +75,13 @@ struct LaneState {
     spilled: usize,
     /// Deliveries being attempted, and whether each is implied.
     in_flight: BTreeMap<EventId, bool>,
+    /// On an ordered endpoint, the delivery whose round has begun and not
+    /// ended: it goes before every other queued one, even one with a lower
+    /// id. Ids follow publish order except between publishes that overlap
+    /// on different replicas; the one stored later, with the lower id,
+    /// waits for the one already being tried instead of cutting in between
+    /// its attempts.
+    head: Option<EventId>,
     /// Set when the endpoint is deleted or the bus shuts down.
     closed: bool,
     /// In the pool's ready queue: set by `poke`, cleared by the worker
@@ -128,6 +135,34 @@ impl LaneState {
 
     fn in_memory(&self) -> usize {
         self.pending.len() + self.tail.len()
+    }
+
+    /// The delivery an ordered lane sends next: the begun one, else the
+    /// oldest.
+    fn ordered_next(&self) -> Option<(EventId, Slot)> {
+        self.head
+            .and_then(|h| {
+                self.pending
+                    .get(&h)
+                    .or_else(|| self.tail.get(&h))
+                    .map(|s| (h, *s))
+            })
+            .or_else(|| self.pending.first_key_value().map(|(e, s)| (*e, *s)))
+    }
+
+    /// Takes the begun delivery among stored ones as the head, unless the
+    /// lane has one queued or in flight already.
+    fn adopt_begun(&mut self, found: &[Result<Unfinished>]) {
+        if self.head.is_some_and(|h| self.contains(h)) {
+            return;
+        }
+        self.head = found
+            .iter()
+            .filter_map(|u| u.as_ref().ok())
+            .filter(|u| u.record.begun())
+            .map(|u| u.event)
+            .min()
+            .or(self.head);
     }
 
     /// Queued (in memory or spilled) and in flight, for the gauges:
@@ -543,13 +578,15 @@ impl Lane {
             if excess == 0 {
                 return Ok(wrote);
             }
-            // The newest first, never one whose publish is not durable yet.
+            // The newest first, never one whose publish is not durable
+            // yet, nor the begun one an ordered lane must find first.
+            let head = st.head;
             let out: Vec<(EventId, Slot)> = st
                 .tail
                 .iter()
                 .rev()
                 .chain(st.pending.iter().rev())
-                .filter(|(_, s)| s.due != RESERVED)
+                .filter(|(e, s)| s.due != RESERVED && Some(**e) != head)
                 .take(excess.min(EVICT_CHUNK))
                 .map(|(e, s)| (*e, *s))
                 .collect();
@@ -627,6 +664,9 @@ impl Lane {
                 return;
             }
         };
+        if self.route.read().settings.ordered {
+            st.adopt_begun(&window.found);
+        }
         for found in window.found {
             st.spilled = st.spilled.saturating_sub(1);
             match found {
@@ -672,6 +712,7 @@ impl Lane {
         st.tail.clear();
         st.spill_from = None;
         st.spilled = 0;
+        st.head = None;
         self.report(&st);
     }
 
@@ -691,6 +732,9 @@ impl Lane {
             self.served.store(true, Ordering::SeqCst);
         } else if !self.served.load(Ordering::SeqCst) {
             return;
+        }
+        if self.route.read().settings.ordered {
+            st.adopt_begun(&window.found);
         }
         for u in window.found {
             match u {
@@ -732,6 +776,15 @@ impl Lane {
     #[cfg(feature = "postgres")]
     pub(crate) fn contains(&self, event: EventId) -> bool {
         self.state.lock().contains(event)
+    }
+
+    /// Whether a delivery older than `event` is queued here.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn queues_older(&self, event: EventId) -> bool {
+        let st = self.state.lock();
+        st.pending
+            .first_key_value()
+            .is_some_and(|(e, _)| *e < event)
     }
 
     /// Whether the lane has room in memory for more stored deliveries.
@@ -834,8 +887,9 @@ impl Lane {
             return Start::Idle;
         }
         let due = if route.settings.ordered {
-            // Strict publish order: only the oldest may go.
-            st.pending.first_key_value().map(|(_, s)| s.due)
+            // Strict publish order: only the oldest (or the one begun)
+            // may go.
+            st.ordered_next().map(|(_, s)| s.due)
         } else {
             st.by_due.first().map(|(due, _)| *due)
         };
@@ -864,7 +918,7 @@ impl Lane {
         }
         let route = self.route.read();
         let event = if route.settings.ordered {
-            *st.pending.first_key_value()?.0
+            st.ordered_next()?.0
         } else {
             st.by_due.first()?.1
         };
@@ -903,10 +957,7 @@ impl Lane {
         }))
         .unwrap_or_else(|_| {
             engine.runtime.note_panic();
-            Some(sender::Requeue {
-                due_ms: now_ms().saturating_add(time::duration_ms(sender::PANIC_RETRY)),
-                implied,
-            })
+            sender::Requeue::after(sender::PANIC_RETRY, implied)
         });
         // Out of flight and back in the queue in one step, so no other
         // worker can take it in between.
@@ -915,7 +966,14 @@ impl Lane {
         // A lane that stopped serving its endpoint meanwhile (another
         // replica holds the lease now) keeps no copy: the stored row is
         // the new owner's to send.
-        if let Some(r) = requeue.filter(|_| self.served.load(Ordering::SeqCst)) {
+        let requeue = requeue.filter(|_| self.served.load(Ordering::SeqCst));
+        match requeue {
+            Some(r) if r.begun && self.route.read().settings.ordered => st.head = Some(event),
+            Some(_) => {}
+            None if st.head == Some(event) => st.head = None,
+            None => {}
+        }
+        if let Some(r) = requeue {
             st.insert(
                 event,
                 Slot {
@@ -958,6 +1016,7 @@ fn worth_writing(stored: &EndpointStateRecord, next: &EndpointStateRecord) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::records::DeliveryRecord;
 
     #[test]
     fn a_delivery_in_flight_is_not_queued_beside_its_attempt() {
@@ -978,5 +1037,52 @@ mod tests {
         st.in_flight.remove(&event);
         st.insert(event, slot);
         assert_eq!(st.pending.len(), 1);
+    }
+
+    #[test]
+    fn an_ordered_lane_sends_the_begun_delivery_before_older_ones() {
+        let mut st = LaneState::default();
+        let slot = Slot {
+            due: 0,
+            implied: false,
+        };
+        let (older, begun, newer) = (
+            EventId::from_u128(1),
+            EventId::from_u128(2),
+            EventId::from_u128(3),
+        );
+        st.insert(begun, slot);
+        st.insert(newer, slot);
+        assert_eq!(st.ordered_next().map(|(e, _)| e), Some(begun));
+        // Its first attempt failed; an older delivery is stored meanwhile.
+        st.head = Some(begun);
+        st.insert(older, slot);
+        assert_eq!(st.ordered_next().map(|(e, _)| e), Some(begun));
+        // Once it ends, the oldest goes.
+        st.remove(begun);
+        st.head = None;
+        assert_eq!(st.ordered_next().map(|(e, _)| e), Some(older));
+
+        // A replica taking the endpoint over finds the begun one in the
+        // stored rows.
+        let mut st = LaneState::default();
+        let row = |event: EventId, next_attempt: u32| {
+            let mut record = DeliveryRecord::implied(0);
+            record.state = DeliveryState::Waiting {
+                next_attempt,
+                due_ms: 0,
+            };
+            Ok(Unfinished {
+                endpoint: EndpointId(1),
+                event,
+                record,
+            })
+        };
+        let found = vec![row(older, 1), row(begun, 2), row(newer, 1)];
+        st.adopt_begun(&found);
+        for e in [older, begun, newer] {
+            st.insert(e, slot);
+        }
+        assert_eq!(st.ordered_next().map(|(e, _)| e), Some(begun));
     }
 }

@@ -73,13 +73,19 @@ pub(crate) const PANIC_RETRY: Duration = Duration::from_secs(60);
 pub(crate) struct Requeue {
     pub(crate) due_ms: u64,
     pub(crate) implied: bool,
+    /// An attempt of the delivery's current round has been made: on an
+    /// ordered endpoint it stays first in line until it ends (see
+    /// [`DeliveryRecord::begun`]). `false` says nothing new: the lane keeps
+    /// what it knew.
+    pub(crate) begun: bool,
 }
 
 impl Requeue {
-    fn after(wait: Duration, implied: bool) -> Option<Requeue> {
+    pub(crate) fn after(wait: Duration, implied: bool) -> Option<Requeue> {
         Some(Requeue {
             due_ms: now_ms().saturating_add(time::duration_ms(wait)),
             implied,
+            begun: false,
         })
     }
 }
@@ -197,7 +203,7 @@ fn try_deliver(
     let route = lane.route();
     let now = now_ms();
     #[cfg(feature = "postgres")]
-    if route.settings.ordered {
+    if route.settings.ordered && !delivery.begun() {
         if let Some(pg) = store.shared() {
             // Another replica's publish (or one of this replica's that
             // committed while it began serving the endpoint) may have an
@@ -210,7 +216,9 @@ fn try_deliver(
                 .into_iter()
                 .filter(Result::is_ok)
                 .collect();
-            if !older.is_empty() {
+            // An older one the lane holds already (read by notification
+            // since this one was taken) goes first too.
+            if !older.is_empty() || lane.queues_older(event_id) {
                 lane.load_stored(
                     engine,
                     Window {
@@ -222,6 +230,7 @@ fn try_deliver(
                 return Ok(Some(Requeue {
                     due_ms: now,
                     implied: stored == Stored::Implied,
+                    begun: false,
                 }));
             }
         }
@@ -235,6 +244,7 @@ fn try_deliver(
                 return Ok(Some(Requeue {
                     due_ms,
                     implied: stored == Stored::Implied,
+                    begun: delivery.begun(),
                 }));
             }
             next_attempt
@@ -405,6 +415,7 @@ fn finish(
         DeliveryState::Waiting { due_ms, .. } => Some(Requeue {
             due_ms,
             implied: false,
+            begun: true,
         }),
         _ => None,
     };

@@ -314,6 +314,18 @@ pub(crate) struct DeliveryRecord {
 }
 
 impl DeliveryRecord {
+    /// Whether an attempt of the current round has begun: on an ordered
+    /// endpoint such a delivery goes before any other still queued, even
+    /// one with a lower id that another replica's overlapping publish
+    /// stored after it began.
+    pub(crate) fn begun(&self) -> bool {
+        match self.state {
+            DeliveryState::InFlight { .. } => true,
+            DeliveryState::Waiting { next_attempt, .. } => next_attempt > self.round_start,
+            DeliveryState::Delivered { .. } | DeliveryState::Failed { .. } => false,
+        }
+    }
+
     /// The state of a delivery that exists only as an event's target.
     pub(crate) fn implied(created_ms: u64) -> Self {
         DeliveryRecord {
