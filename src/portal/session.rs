@@ -2,13 +2,21 @@
 //! logged-in customer, like a magic link.
 //!
 //! A token is `hbp1.` + base64url(payload) + `.` + base64url(tag), where
-//! the payload is the issue time (µs since the Unix epoch, u64 big-endian),
-//! the expiry (ms, u64 big-endian) and the tenant key, and the tag is
-//! HMAC-SHA256 over a domain label and the payload with a 32-byte key the
-//! bus creates once and keeps in its own database (so every process on the
-//! database, and every restart, accepts the same tokens). Tags are compared
-//! in constant time. A tenant's sessions are revoked by storing a "not
-//! before" time: tokens issued at or before it are refused.
+//! the payload is the session mark (u64 big-endian, below), the expiry
+//! (ms since the Unix epoch, u64 big-endian) and the tenant key, and the
+//! tag is HMAC-SHA256 over a domain label and the payload with a 32-byte
+//! key the bus creates once and keeps in its own database (so every process
+//! on the database, and every restart, accepts the same tokens). Tags are
+//! compared in constant time.
+//!
+//! Revocation needs no clock: each tenant has a stored revocation mark R
+//! (none at first). A session is issued with mark R + 1; revoking sets R
+//! to at least R + 1, so every token issued before is refused (its mark is
+//! at most the new R) and every token issued after carries a mark above
+//! it. Replicas whose clocks disagree cannot keep a session alive past a
+//! revocation. (Tokens issued before this rule carried their issue time
+//! in µs where the mark is; a revocation also raises R to at least the
+//! current time in µs, so those are refused too.)
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -107,12 +115,9 @@ impl Bus {
             });
         }
         let key = session_key(self)?;
-        // Strictly after the tenant's last revocation, even within the
-        // same microsecond.
-        let not_before = not_before_us(self, tenant)?.unwrap_or(0);
-        let issued_us = time::now_us().max(not_before.saturating_add(1));
+        let mark = issue_mark(revoked_through(self, tenant)?);
         let expires_ms = time::now_ms().saturating_add(time::duration_ms(ttl));
-        let token = sign(&key, issued_us, expires_ms, tenant);
+        let token = sign(&key, mark, expires_ms, tenant);
         Ok(PortalSession {
             url_fragment: format!("#token={token}"),
             token,
@@ -124,15 +129,9 @@ impl Bus {
     /// answer 401 from now on. Sessions issued afterwards work. Durable.
     pub fn revoke_portal_sessions(&self, tenant: &TenantId) -> Result<()> {
         self.check_open()?;
-        // Never below an earlier revocation (a clock stepped back, or
-        // another process's clock ahead): that would bring back sessions
-        // it ended, and the sessions issued since (stamped just after it).
-        let earlier = not_before_us(self, tenant)?;
-        let not_before = earlier
-            .map_or(0, |nb| nb.saturating_add(1))
-            .max(time::now_us());
+        let mark = revoke_mark(revoked_through(self, tenant)?, time::now_us());
         self.store()
-            .put_meta(&not_before_name(tenant), &not_before.to_be_bytes())?;
+            .put_meta(&not_before_name(tenant), &mark.to_be_bytes())?;
         tracing::info!(%tenant, "portal sessions revoked");
         Ok(())
     }
@@ -158,7 +157,22 @@ pub(crate) fn session_key(bus: &Bus) -> Result<[u8; KEY_BYTES]> {
     })
 }
 
-fn not_before_us(bus: &Bus, tenant: &TenantId) -> Result<Option<u64>> {
+/// The mark of a session issued now, given the tenant's revocation mark.
+fn issue_mark(revoked: Option<u64>) -> u64 {
+    revoked.unwrap_or(0).saturating_add(1)
+}
+
+/// The revocation mark that ends every session issued so far: above the
+/// stored one (so above every mark handed out since), and at least the
+/// current time in µs (so the issue times older tokens carried as their
+/// mark are below it too).
+fn revoke_mark(revoked: Option<u64>, now_us: u64) -> u64 {
+    revoked.map_or(1, |r| r.saturating_add(1)).max(now_us)
+}
+
+/// The tenant's revocation mark: sessions whose mark is at or below it are
+/// refused.
+fn revoked_through(bus: &Bus, tenant: &TenantId) -> Result<Option<u64>> {
     let Some(v) = bus.store().meta(&not_before_name(tenant))? else {
         return Ok(None);
     };
@@ -177,9 +191,9 @@ fn mac(key: &[u8; KEY_BYTES], payload: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-fn sign(key: &[u8; KEY_BYTES], issued_us: u64, expires_ms: u64, tenant: &TenantId) -> String {
+fn sign(key: &[u8; KEY_BYTES], mark: u64, expires_ms: u64, tenant: &TenantId) -> String {
     let mut payload = Vec::with_capacity(16 + tenant.as_str().len());
-    payload.extend_from_slice(&issued_us.to_be_bytes());
+    payload.extend_from_slice(&mark.to_be_bytes());
     payload.extend_from_slice(&expires_ms.to_be_bytes());
     payload.extend_from_slice(tenant.as_str().as_bytes());
     format!(
@@ -197,8 +211,8 @@ pub(crate) fn verify(
     token: &str,
 ) -> std::result::Result<Claims, TokenError> {
     let claims = check_signed(key, token, time::now_ms())?;
-    let not_before = not_before_us(bus, &claims.0.tenant).map_err(TokenError::Storage)?;
-    if not_before.is_some_and(|nb| claims.1 <= nb) {
+    let revoked = revoked_through(bus, &claims.0.tenant).map_err(TokenError::Storage)?;
+    if revoked.is_some_and(|r| claims.1 <= r) {
         return Err(TokenError::Refused(Refused::Revoked));
     }
     Ok(claims.0)
@@ -211,7 +225,7 @@ pub(crate) enum TokenError {
     Storage(Error),
 }
 
-/// Form, tag and expiry; returns the claims and the issue time (µs).
+/// Form, tag and expiry; returns the claims and the session mark.
 fn check_signed(
     key: &[u8; KEY_BYTES],
     token: &str,
@@ -241,7 +255,7 @@ fn check_signed(
     if payload.len() <= 16 {
         return Err(refused(Refused::Malformed));
     }
-    let issued_us = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
+    let mark = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
     let expires_ms = u64::from_be_bytes(payload[8..16].try_into().expect("8 bytes"));
     let tenant = std::str::from_utf8(&payload[16..])
         .ok()
@@ -250,7 +264,7 @@ fn check_signed(
     if now_ms >= expires_ms {
         return Err(refused(Refused::Expired));
     }
-    Ok((Claims { tenant, expires_ms }, issued_us))
+    Ok((Claims { tenant, expires_ms }, mark))
 }
 
 #[cfg(test)]
@@ -341,6 +355,39 @@ mod tests {
                 assert!(check_signed(&key, &text, 1_000).is_err(), "{text}");
             }
         }
+    }
+
+    /// A session issued through a replica whose clock runs ahead is still
+    /// ended by a revocation made through one whose clock lags: the marks
+    /// do not depend on the clocks.
+    #[test]
+    fn a_revocation_ends_every_session_issued_before_it_whatever_the_clocks() {
+        let refused = |mark: u64, revoked: Option<u64>| revoked.is_some_and(|r| mark <= r);
+        let mut stored: Option<u64> = None;
+        let mut now_us = 1_000_000_000_000_000u64;
+        for round in 0..50u64 {
+            let before = issue_mark(stored);
+            assert!(
+                !refused(before, stored),
+                "round {round}: new session refused"
+            );
+            // The revoking replica's clock lags far behind (or the clock
+            // stepped back).
+            now_us = now_us.saturating_sub(3_600_000_000);
+            stored = Some(revoke_mark(stored, now_us));
+            assert!(refused(before, stored), "round {round}: survived");
+            let after = issue_mark(stored);
+            assert!(
+                !refused(after, stored),
+                "round {round}: new session refused"
+            );
+        }
+        // A token of an earlier version carried its issue time as the mark.
+        let legacy = now_us + 10;
+        let stored = Some(revoke_mark(None, now_us + 20));
+        assert!(refused(legacy, stored));
+        // A mark at the end of the range saturates: refused, not wrapped.
+        assert!(refused(issue_mark(Some(u64::MAX)), Some(u64::MAX)));
     }
 
     #[test]
