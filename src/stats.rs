@@ -186,8 +186,9 @@ pub(crate) fn published() {
 }
 
 /// One endpoint's numbers. `queued` and `in_flight` are current; the counts
-/// are since the bus opened (a failed delivery later resent still counts as
-/// failed once). For the deliveries failed now, list
+/// are since the bus opened, in this process (a failed delivery later
+/// resent still counts as failed once; on PostgreSQL, only the attempts
+/// this replica made). For the deliveries failed now, list
 /// [`DeliveryFilter::Failed`](crate::DeliveryFilter::Failed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -211,7 +212,11 @@ pub struct EndpointStats {
     pub failed: u64,
 }
 
-/// A snapshot of the whole bus. Counts are since the bus opened.
+/// A snapshot of the whole bus. Counts are since the bus opened, in this
+/// process: on PostgreSQL each replica counts the publishes and attempts
+/// it made itself (sum them across replicas, as a metrics system does with
+/// the `metrics` feature's counters), while `queued` and `in_flight` are
+/// read from the shared queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

@@ -346,6 +346,45 @@ fn an_ordered_endpoint_finishes_a_begun_delivery_before_an_older_one_stored_late
     b.shutdown().unwrap();
 }
 
+/// Every replica reports an endpoint's health as the serving replica
+/// recorded it: failure counts and times of attempts it did not make itself.
+#[test]
+fn every_replica_reports_the_health_the_serving_replica_recorded() {
+    let Some(url) = pg::url("every_replica_reports_the_health_the_serving_replica_recorded") else {
+        return;
+    };
+    let schema = pg::fresh_schema(&url, "replicas_health");
+    let receiver = Receiver::start(|_, _| Reply::Status(500));
+    let lease = Duration::from_secs(3);
+    let a = replica(&url, &schema, "a", lease).open().unwrap();
+    let b = replica(&url, &schema, "b", lease).open().unwrap();
+    let ep = a
+        .add_endpoint(EndpointConfig::new("failing", receiver.url("/f")))
+        .unwrap();
+    eventually(WAIT, "a replica to serve the endpoint", || {
+        owners(&url, &schema) == 1
+    });
+    b.publish(Event::new("thing.done", &json!({ "n": 1 })).unwrap())
+        .unwrap();
+    // Three attempts, all failed, whichever replica made them.
+    receiver.wait_for("/f", 3, WAIT);
+    for (name, bus) in [("a", &a), ("b", &b)] {
+        eventually(
+            WAIT,
+            &format!("replica {name} to report the failures"),
+            || {
+                let h = bus.endpoint_health(ep.id()).expect("the endpoint exists");
+                h.consecutive_failed_attempts == 3
+                    && h.consecutive_failed_deliveries == 1
+                    && h.last_failure.is_some()
+                    && h.last_success.is_none()
+            },
+        );
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
 /// Replicas publishing at once never hand out one event id twice, and
 /// every acknowledged publish is stored as itself: ids follow the stored
 /// ones across replicas (for order), so two replicas publishing in the

@@ -18,7 +18,7 @@ use crate::log::{Attempt, AttemptQuery, Delivery, DeliveryFilter};
 use crate::notice::Notice;
 use crate::page::{Cursor, Page};
 use crate::stats::{self, EndpointHealth, Stats};
-use crate::store::records::{AttemptRecord, DeliveryState};
+use crate::store::records::{AttemptRecord, DeliveryState, EndpointStateRecord};
 use crate::tenant::TenantId;
 use crate::time;
 
@@ -214,7 +214,9 @@ impl Bus {
     /// endpoint does not exist.
     pub fn endpoint_health(&self, endpoint: EndpointId) -> Option<EndpointHealth> {
         let lane = self.lane_of(endpoint)?;
-        let health = lane.health.lock().clone();
+        let health = self
+            .health_as_stored(&lane)
+            .unwrap_or_else(|| lane.health.lock().clone());
         let (queued, in_flight) = self.depth_of(&lane);
         Some(EndpointHealth {
             status: status_of(health.mode),
@@ -267,6 +269,29 @@ impl Bus {
 
     /// An endpoint's queued and in-flight deliveries: the lane's count, or
     /// on a shared store the stored rows' (whichever replica sends them).
+    /// On PostgreSQL, the state of an endpoint another replica serves, as
+    /// that replica last stored it: this replica's copy follows only its
+    /// mode, not the failure counts and times of attempts it did not make.
+    /// (The stored times lag the sender's by at most 10 s, its write
+    /// slack.) `None` where this process's copy is the truth.
+    fn health_as_stored(&self, lane: &Lane) -> Option<EndpointStateRecord> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = self.inner.engine.runtime.store.shared() {
+            if lane.is_served() {
+                return None;
+            }
+            return match pg.endpoint_state(lane.id) {
+                Ok(stored) => Some(stored),
+                Err(e) => {
+                    tracing::warn!(endpoint = %lane.id, error = %e, "cannot read the endpoint's stored state; showing this replica's copy");
+                    None
+                }
+            };
+        }
+        let _ = lane;
+        None
+    }
+
     pub(super) fn depth_of(&self, lane: &Lane) -> (usize, usize) {
         #[cfg(feature = "postgres")]
         if let Some(pg) = self.inner.engine.runtime.store.shared() {
