@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::portal::{call, capture_logs, session, As};
+use common::logs::capture_logs;
+use common::portal::{call, session, As};
 use common::{eventually, fast_bus, Receiver, Reply, WAIT};
 use hmac::{KeyInit, Mac};
 use hookbus::portal::Portal;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use hookbus::{Bus, BusBuilder};
 
+pub mod logs;
 #[cfg(feature = "portal")]
 pub mod portal;
 use parking_lot::{Condvar, Mutex};

@@ -1,13 +1,12 @@
 //! Helpers for the portal's tests: requests to the handler as the host or
 //! as a session, answers read as JSON, a loopback server mounting the
-//! handler with tiny_http, and a log capture to prove secrets stay out.
+//! handler with tiny_http.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use hookbus::portal::Portal;
-use parking_lot::Mutex;
 use serde_json::Value;
 
 /// A fresh ten-minute session token for `tenant`.
@@ -170,58 +169,4 @@ fn answer(portal: &Portal, host: bool, mut rq: tiny_http::Request) {
         Some(len),
         None,
     ));
-}
-
-/// Every log line (`tracing` event, with its fields and its spans'
-/// fields) emitted on this thread while `f` runs.
-pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
-    let sink = Arc::new(Mutex::new(String::new()));
-    let subscriber = Capture {
-        sink: Arc::clone(&sink),
-        next_id: std::sync::atomic::AtomicU64::new(1),
-    };
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = sink.lock().clone();
-    (out, text)
-}
-
-struct Capture {
-    sink: Arc<Mutex<String>>,
-    next_id: std::sync::atomic::AtomicU64,
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={:?}", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut line = String::from("span");
-        attrs.record(&mut Fields(&mut line));
-        self.sink.lock().push_str(&(line + "\n"));
-        tracing::span::Id::from_u64(
-            self.next_id
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        )
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        let mut line = String::from("record");
-        values.record(&mut Fields(&mut line));
-        self.sink.lock().push_str(&(line + "\n"));
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::from("event");
-        event.record(&mut Fields(&mut line));
-        self.sink.lock().push_str(&(line + "\n"));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
