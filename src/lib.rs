@@ -69,7 +69,8 @@
 //!   stored, until it is enabled again.
 //! - **Ordered endpoints** ([`EndpointConfig::ordered`]) receive deliveries
 //!   strictly in publish order, across crashes too: a delivery waiting for
-//!   its retry holds back the ones behind it. Other endpoints get
+//!   its retry holds back the ones behind it (and older ones resent
+//!   meanwhile: deliveries are never interleaved). Other endpoints get
 //!   deliveries oldest first, but retries and concurrency reorder them.
 //! - Not exactly once.
 //!

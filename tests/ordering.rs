@@ -57,6 +57,87 @@ fn a_retry_holds_back_later_deliveries() {
     assert!(pos(5) < free.iter().rposition(|x| *x == 2).unwrap());
 }
 
+/// A delivery whose attempts have begun stays first until it ends, even
+/// when older deliveries join the queue behind it (a recover), and across
+/// a restart, however long the queue before it (more than a lane holds in
+/// memory).
+#[test]
+fn a_begun_delivery_goes_first_after_a_restart_however_long_the_queue_before_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = Arc::new(AtomicBool::new(false));
+    let answer = Arc::clone(&healthy);
+    let rx = Receiver::start(move |_, _| {
+        Reply::Status(if answer.load(Ordering::SeqCst) {
+            200
+        } else {
+            500
+        })
+    });
+    let open = || {
+        fast_bus(dir.path())
+            .retry_delays([Duration::from_secs(3)])
+            .open()
+            .unwrap()
+    };
+    let bus = open();
+    // More than a lane's window (1024): the begun delivery lies past it.
+    let older = 1100u64;
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let ep = bus
+        .add_endpoint(
+            EndpointConfig::new("o", rx.url("/o"))
+                .max_attempts(1)
+                .pause_after(None),
+        )
+        .unwrap();
+    for n in 0..older {
+        bus.publish(Event::new("a.b", &json!({ "n": n })).unwrap())
+            .unwrap();
+    }
+    let long = Duration::from_secs(90);
+    common::eventually(long, "the older deliveries to fail", || {
+        bus.stats().failed == older
+    });
+    bus.update_endpoint(
+        ep.id(),
+        EndpointConfig::new("o", rx.url("/o"))
+            .ordered(true)
+            .max_attempts(10)
+            .pause_after(None),
+    )
+    .unwrap();
+    bus.publish(Event::new("a.b", &json!({ "n": older })).unwrap())
+        .unwrap();
+    let first = older as usize + 1;
+    rx.wait_for("/o", first, WAIT);
+    // Its first attempt failed and its retries are 3 s apart; the older
+    // ones come back behind it (a recover of this many rows may itself
+    // outlast a retry on a slow machine: only the begun one may go).
+    assert_eq!(
+        bus.recover(ep.id(), since).expect("recover"),
+        older as usize
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = arrival_numbers(&rx, "/o");
+    assert!(
+        sent[first..].iter().all(|n| *n == older),
+        "an older delivery went between the attempts of the begun one: {:?}",
+        &sent[first - 1..]
+    );
+    bus.shutdown().unwrap();
+    drop(bus);
+
+    let before_restart = rx.requests_to("/o").len();
+    healthy.store(true, Ordering::SeqCst);
+    let bus = open();
+    rx.wait_for("/o", before_restart + first, long);
+    let after: Vec<u64> = arrival_numbers(&rx, "/o")[before_restart..].to_vec();
+    assert_eq!(after[0], older, "the begun delivery goes first");
+    assert_eq!(after[1..], (0..older).collect::<Vec<_>>()[..]);
+    bus.shutdown().unwrap();
+}
+
 const CHILD_DIR: &str = "HOOKBUS_ORDER_CHILD_DIR";
 const CHILD_URL: &str = "HOOKBUS_ORDER_CHILD_URL";
 

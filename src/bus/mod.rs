@@ -219,12 +219,20 @@ impl Bus {
             registry.iter().map(|(id, reg)| (*id, reg)).collect()
         };
         for (id, reg) in own_queues {
-            let window = engine.runtime.store.pending_window(
-                id,
-                EventId::from_u128(0),
-                crate::delivery::LANE_WINDOW,
-                |_| false,
-            )?;
+            let store = &engine.runtime.store;
+            let window_size = crate::delivery::LANE_WINDOW;
+            let mut window =
+                store.pending_window(id, EventId::from_u128(0), window_size, |_| false)?;
+            // An ordered endpoint's begun delivery goes first, however far
+            // into the queue it lies: it is held in memory from the start.
+            let mut held_past = 0;
+            if reg.lane.route().settings.ordered {
+                if let Some(begun) = store.begun_past(id, &window, window_size)? {
+                    window.found.push(Ok(begun));
+                    held_past = 1;
+                }
+                reg.lane.adopt_begun(&window.found);
+            }
             for item in window.found {
                 match item {
                     Ok(u) => {
@@ -242,7 +250,7 @@ impl Bus {
                 }
             }
             if let Some(next) = window.next {
-                let more = engine.runtime.store.count_pending(id, next)?;
+                let more = store.count_pending(id, next)?.saturating_sub(held_past);
                 reg.lane.restore_spilled(next, more);
                 recovery.resumed += more;
             }

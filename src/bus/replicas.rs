@@ -345,13 +345,17 @@ fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>, claim: bool) -> Result<()>
     if !claim && (!lane.is_served() || !lane.has_room()) {
         return Ok(());
     }
-    let window =
-        engine
-            .runtime
-            .store
-            .pending_window(lane.id, EventId::from_u128(0), LANE_WINDOW, |e| {
-                lane.contains(e)
-            })?;
+    let store = &engine.runtime.store;
+    let mut window = store.pending_window(lane.id, EventId::from_u128(0), LANE_WINDOW, |e| {
+        lane.contains(e)
+    })?;
+    // Taking an ordered endpoint over: the delivery the last server had
+    // begun goes first, however far into the queue it lies.
+    if claim && lane.route().settings.ordered {
+        if let Some(begun) = store.begun_past(lane.id, &window, LANE_WINDOW)? {
+            window.found.push(Ok(begun));
+        }
+    }
     lane.load_stored(engine, window, claim);
     Ok(())
 }

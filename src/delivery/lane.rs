@@ -388,6 +388,12 @@ impl Lane {
         self.poke(engine, &mut st);
     }
 
+    /// Takes the oldest begun delivery among `found` (stored ones, about to
+    /// be queued) as the head of an ordered lane, unless it has one.
+    pub(crate) fn adopt_begun(&self, found: &[Result<Unfinished>]) {
+        self.state.lock().adopt_begun(found);
+    }
+
     /// Queues a delivery found at open. The lane starts with [`Lane::start`].
     pub(crate) fn restore(&self, event: EventId, due_ms: u64, implied: bool) {
         self.state.lock().insert(

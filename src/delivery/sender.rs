@@ -124,9 +124,18 @@ pub(crate) fn deliver(
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
         try_deliver(engine, lane, event, &mut progress)
     }));
+    // Once an attempt began (its request may be out), the delivery stays
+    // first on an ordered endpoint whatever cut the attempt short.
+    let began = progress.started.is_some();
+    let mark = |r: Option<Requeue>| {
+        r.map(|r| Requeue {
+            begun: r.begun || began,
+            ..r
+        })
+    };
     let payload = match ran {
-        Ok(Ok(requeue)) => return requeue,
-        Ok(Err(e)) => return storage_failed(lane, event, implied, &e),
+        Ok(Ok(requeue)) => return mark(requeue),
+        Ok(Err(e)) => return mark(storage_failed(lane, event, implied, &e)),
         Err(payload) => payload,
     };
     engine.runtime.note_panic();
@@ -135,7 +144,7 @@ pub(crate) fn deliver(
         tracing::error!(endpoint = %lane.id, %event, panic = %why, "a delivery attempt panicked; it is recorded as failed");
         after_panic(engine, lane, event, implied, progress, why)
     }));
-    match recovered {
+    mark(match recovered {
         Ok(Ok(requeue)) => requeue,
         Ok(Err(e)) => storage_failed(lane, event, implied, &e),
         Err(again) => {
@@ -148,7 +157,7 @@ pub(crate) fn deliver(
             }));
             Requeue::after(PANIC_RETRY, implied)
         }
-    }
+    })
 }
 
 fn storage_failed(lane: &Lane, event: EventId, implied: bool, e: &Error) -> Option<Requeue> {

@@ -164,8 +164,12 @@ impl Overrides {
 impl EndpointConfig {
     /// Delivers strictly in publish order: one delivery at a time, and a
     /// delivery waiting for a retry holds back every later one, across
-    /// crashes and restarts too. Defaults to `false` (deliveries flow
-    /// independently, up to the endpoint's concurrency).
+    /// crashes and restarts too. Deliveries are never interleaved: once a
+    /// delivery's attempts have begun, it finishes before any other goes,
+    /// even an older one queued again meanwhile (a resend or recover) or,
+    /// on PostgreSQL, one from a publish that overlapped it. Defaults to
+    /// `false` (deliveries flow independently, up to the endpoint's
+    /// concurrency).
     pub fn ordered(mut self, ordered: bool) -> Self {
         self.settings.ordered = ordered;
         self

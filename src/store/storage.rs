@@ -299,6 +299,42 @@ impl Storage {
         each!(self, s => s.pending_window(ep, from, limit, skip))
     }
 
+    /// The oldest delivery of `ep`'s stored queue whose round has begun
+    /// ([`DeliveryRecord::begun`]), looked for past `window` (a first window
+    /// of that queue) when the window holds none: an ordered endpoint's
+    /// lane must hold it to send it first, however long the queue before
+    /// it. Reads the rest of the queue in windows of `limit`.
+    pub(crate) fn begun_past(
+        &self,
+        ep: EndpointId,
+        window: &Window,
+        limit: usize,
+    ) -> Result<Option<Unfinished>> {
+        let begun_in = |found: &[Result<Unfinished>]| {
+            found
+                .iter()
+                .filter_map(|u| u.as_ref().ok())
+                .any(|u| u.record.begun())
+        };
+        if begun_in(&window.found) {
+            return Ok(None);
+        }
+        let mut from = window.next;
+        while let Some(at) = from {
+            let next = self.pending_window(ep, at, limit.max(1), |_| false)?;
+            if let Some(u) = next
+                .found
+                .into_iter()
+                .filter_map(Result::ok)
+                .find(|u| u.record.begun())
+            {
+                return Ok(Some(u));
+            }
+            from = next.next;
+        }
+        Ok(None)
+    }
+
     pub(crate) fn has_pending_key(&self, ep: EndpointId, ev: EventId) -> Result<bool> {
         match self {
             Storage::Sled(s) => s.has_pending_key(ep, ev),
