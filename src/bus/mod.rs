@@ -211,8 +211,9 @@ impl Bus {
         }
         // Each endpoint's stored queue, one window of it: the rest is read
         // as the queue drains, so a backlog of millions costs no memory
-        // and no time here. (A shared store loads an endpoint's queue when
-        // this replica claims its lease.)
+        // and little time here (an ordered endpoint's is read through at
+        // most `BEGUN_SEARCH` rows). (A shared store loads an endpoint's
+        // queue when this replica claims its lease.)
         let own_queues = if engine.runtime.store.is_shared() {
             BTreeMap::new()
         } else {
@@ -223,11 +224,14 @@ impl Bus {
             let window_size = crate::delivery::LANE_WINDOW;
             let mut window =
                 store.pending_window(id, EventId::from_u128(0), window_size, |_| false)?;
-            // An ordered endpoint's begun delivery goes first, however far
-            // into the queue it lies: it is held in memory from the start.
+            // An ordered endpoint's begun delivery goes first, even past the
+            // first window (within `BEGUN_SEARCH`): it is held in memory
+            // from the start.
             let mut held_past = 0;
             if reg.lane.route().settings.ordered {
-                if let Some(begun) = store.begun_past(id, &window, window_size)? {
+                if let Some(begun) =
+                    store.begun_past(id, &window, window_size, crate::delivery::BEGUN_SEARCH)?
+                {
                     window.found.push(Ok(begun));
                     held_past = 1;
                 }

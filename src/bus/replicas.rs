@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::endpoints::from_record;
 use super::{Bus, Inner, Registered};
-use crate::delivery::{Engine, Lane, Route, LANE_WINDOW};
+use crate::delivery::{Engine, Lane, Route, BEGUN_SEARCH, LANE_WINDOW};
 use crate::endpoint::EndpointId;
 use crate::error::{Error, Result};
 use crate::event::EventId;
@@ -350,9 +350,9 @@ fn load_queue(engine: &Arc<Engine>, lane: &Arc<Lane>, claim: bool) -> Result<()>
         lane.contains(e)
     })?;
     // Taking an ordered endpoint over: the delivery the last server had
-    // begun goes first, however far into the queue it lies.
+    // begun goes first, even past the first window (within `BEGUN_SEARCH`).
     if claim && lane.route().settings.ordered {
-        if let Some(begun) = store.begun_past(lane.id, &window, LANE_WINDOW)? {
+        if let Some(begun) = store.begun_past(lane.id, &window, LANE_WINDOW, BEGUN_SEARCH)? {
             window.found.push(Ok(begun));
         }
     }

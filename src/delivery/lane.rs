@@ -50,6 +50,14 @@ struct Slot {
 /// at roughly 100 KiB however long its backlog.
 pub(crate) const LANE_WINDOW: usize = 1024;
 
+/// How many stored deliveries of an ordered endpoint are looked through,
+/// at open or when a replica takes the endpoint over, for one whose
+/// attempts had begun (it goes first): 8 windows. A begun delivery lies
+/// past the first window only when a resend or recover queued that many
+/// older ones behind it; this bounds what a long backlog costs at open
+/// (about 8 reads of a window per ordered endpoint with such a backlog).
+pub(crate) const BEGUN_SEARCH: usize = 8 * LANE_WINDOW;
+
 /// Conditional writes of an endpoint's state tried before one writes over
 /// whatever another replica stored (see `Lane::update_health`).
 const STATE_WRITE_TRIES: u32 = 3;

@@ -32,7 +32,7 @@ use parking_lot::RwLock;
 
 #[cfg(feature = "portal")]
 pub(crate) use kept::{is_credential_header, REDACTED};
-pub(crate) use lane::{Lane, LANE_WINDOW};
+pub(crate) use lane::{Lane, BEGUN_SEARCH, LANE_WINDOW};
 pub(crate) use retry::RetryPolicy;
 pub(crate) use sender::test_send;
 

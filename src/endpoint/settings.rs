@@ -167,7 +167,12 @@ impl EndpointConfig {
     /// crashes and restarts too. Deliveries are never interleaved: once a
     /// delivery's attempts have begun, it finishes before any other goes,
     /// even an older one queued again meanwhile (a resend or recover) or,
-    /// on PostgreSQL, one from a publish that overlapped it. Defaults to
+    /// on PostgreSQL, one from a publish that overlapped it. Two limits,
+    /// both about older deliveries queued again behind a begun one and
+    /// then a restart (or, on PostgreSQL, a takeover): a begun delivery
+    /// more than 8,192 deliveries into the queue is not looked for, and on
+    /// sled a crash during a delivery's first attempt leaves no mark that
+    /// it began (the first attempt is not written ahead). Defaults to
     /// `false` (deliveries flow independently, up to the endpoint's
     /// concurrency).
     pub fn ordered(mut self, ordered: bool) -> Self {

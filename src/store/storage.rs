@@ -302,13 +302,14 @@ impl Storage {
     /// The oldest delivery of `ep`'s stored queue whose round has begun
     /// ([`DeliveryRecord::begun`]), looked for past `window` (a first window
     /// of that queue) when the window holds none: an ordered endpoint's
-    /// lane must hold it to send it first, however long the queue before
-    /// it. Reads the rest of the queue in windows of `limit`.
+    /// lane must hold it to send it first. Reads on in windows of `limit`
+    /// rows, through at most `search` rows in all.
     pub(crate) fn begun_past(
         &self,
         ep: EndpointId,
         window: &Window,
         limit: usize,
+        search: usize,
     ) -> Result<Option<Unfinished>> {
         let begun_in = |found: &[Result<Unfinished>]| {
             found
@@ -320,8 +321,10 @@ impl Storage {
             return Ok(None);
         }
         let mut from = window.next;
-        while let Some(at) = from {
+        let mut read = window.found.len();
+        while let Some(at) = from.filter(|_| read < search) {
             let next = self.pending_window(ep, at, limit.max(1), |_| false)?;
+            read += next.found.len();
             if let Some(u) = next
                 .found
                 .into_iter()
