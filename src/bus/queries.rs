@@ -267,8 +267,6 @@ impl Bus {
         self.inner.engine.runtime.notices.subscribe()
     }
 
-    /// An endpoint's queued and in-flight deliveries: the lane's count, or
-    /// on a shared store the stored rows' (whichever replica sends them).
     /// On PostgreSQL, the state of an endpoint another replica serves, as
     /// that replica last stored it: this replica's copy follows only its
     /// mode, not the failure counts and times of attempts it did not make.
@@ -292,6 +290,8 @@ impl Bus {
         None
     }
 
+    /// An endpoint's queued and in-flight deliveries: the lane's count, or
+    /// on a shared store the stored rows' (whichever replica sends them).
     pub(super) fn depth_of(&self, lane: &Lane) -> (usize, usize) {
         #[cfg(feature = "postgres")]
         if let Some(pg) = self.inner.engine.runtime.store.shared() {

@@ -45,7 +45,9 @@ const KEY_BYTES: usize = 32;
 /// Longest token accepted, so a huge header is refused before any work.
 const MAX_TOKEN_LEN: usize = 512;
 
-fn not_before_name(tenant: &TenantId) -> String {
+/// Where a tenant's revocation mark is kept. (The key's name dates from
+/// when the mark was a time; stored marks are read under it.)
+fn revocation_name(tenant: &TenantId) -> String {
     format!("portal/not-before/{}", tenant.as_str())
 }
 
@@ -131,7 +133,7 @@ impl Bus {
         self.check_open()?;
         let mark = revoke_mark(revoked_through(self, tenant)?, time::now_us());
         self.store()
-            .put_meta(&not_before_name(tenant), &mark.to_be_bytes())?;
+            .put_meta(&revocation_name(tenant), &mark.to_be_bytes())?;
         tracing::info!(%tenant, "portal sessions revoked");
         Ok(())
     }
@@ -173,7 +175,7 @@ fn revoke_mark(revoked: Option<u64>, now_us: u64) -> u64 {
 /// The tenant's revocation mark: sessions whose mark is at or below it are
 /// refused.
 fn revoked_through(bus: &Bus, tenant: &TenantId) -> Result<Option<u64>> {
-    let Some(v) = bus.store().meta(&not_before_name(tenant))? else {
+    let Some(v) = bus.store().meta(&revocation_name(tenant))? else {
         return Ok(None);
     };
     let bytes: [u8; 8] = v.as_slice().try_into().map_err(|_| Error::Corrupt {

@@ -81,24 +81,28 @@ impl Tx<'_> {
 /// or transaction that runs the statements (`$runner`).
 macro_rules! cached_sql {
     ($type:ty, $runner:ident, $cache:ident) => {
+        impl $type {
+            /// The statement for `sql`, prepared on this connection once.
+            fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+                let runner = &mut self.$runner;
+                prepared(BorrowMut::borrow_mut(&mut self.$cache), sql, |s| {
+                    runner.prepare(s)
+                })
+            }
+        }
+
         impl Sql for $type {
             fn query(
                 &mut self,
                 sql: &str,
                 params: Params<'_>,
             ) -> Result<Vec<Row>, postgres::Error> {
-                let runner = &mut self.$runner;
-                let statement = prepared(BorrowMut::borrow_mut(&mut self.$cache), sql, |s| {
-                    runner.prepare(s)
-                })?;
+                let statement = self.statement(sql)?;
                 self.$runner.query(&statement, params)
             }
 
             fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
-                let runner = &mut self.$runner;
-                let statement = prepared(BorrowMut::borrow_mut(&mut self.$cache), sql, |s| {
-                    runner.prepare(s)
-                })?;
+                let statement = self.statement(sql)?;
                 self.$runner.execute(&statement, params)
             }
 
@@ -107,10 +111,7 @@ macro_rules! cached_sql {
             }
 
             fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error> {
-                let runner = &mut self.$runner;
-                let statement = prepared(BorrowMut::borrow_mut(&mut self.$cache), sql, |s| {
-                    runner.prepare(s)
-                })?;
+                let statement = self.statement(sql)?;
                 self.$runner.query_one(&statement, params)
             }
 
@@ -119,10 +120,7 @@ macro_rules! cached_sql {
                 sql: &str,
                 params: Params<'_>,
             ) -> Result<Option<Row>, postgres::Error> {
-                let runner = &mut self.$runner;
-                let statement = prepared(BorrowMut::borrow_mut(&mut self.$cache), sql, |s| {
-                    runner.prepare(s)
-                })?;
+                let statement = self.statement(sql)?;
                 self.$runner.query_opt(&statement, params)
             }
         }
